@@ -1,0 +1,110 @@
+"""`SaGANConfig`: everything needed to rebuild a model, stored as ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .attributes import canonical_attribute
+from .errors import InvalidWeightsError
+from .fileio import atomic_write_bytes
+
+MODEL_TYPE = "sagan"
+CONFIG_NAME = "config.json"
+GENERATOR_VARIANTS = ("attention",)
+SUPPORTED_IMAGE_SIZES_HINT = "a multiple of 64 (the paper uses 128; 64 and 256 work too)"
+
+
+@dataclass
+class SaGANConfig:
+    """Hyper-parameters of one SaGAN model (one attribute), serialisable to ``config.json``.
+
+    Args:
+        attribute: CelebA attribute the model edits, canonical spelling (``"Eyeglasses"``).
+            Any spelling is accepted and normalised (``"eyeglasses"`` -> ``"Eyeglasses"``).
+        image_size: side of the square images the networks run at (paper: 128).
+        base_channels: channels of the generator's first layer (paper: 32, Table 1).
+        num_residual_blocks: residual blocks between encoder and decoder (paper: 4).
+        disc_base_channels: channels of the discriminator's first layer (paper: 32, Table 2).
+        disc_layers: stride-2 convolutions in the discriminator (paper: 6).
+        variant: generator output rule; ``"attention"`` is SaGAN's Eq. (7).
+        extra: free-form metadata kept with the model (training settings, provenance).
+    """
+
+    attribute: str
+    image_size: int = 128
+    base_channels: int = 32
+    num_residual_blocks: int = 4
+    disc_base_channels: int = 32
+    disc_layers: int = 6
+    variant: str = "attention"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.attribute = canonical_attribute(self.attribute)
+        if self.image_size < 64 or self.image_size % 64:
+            raise ValueError(f"image_size={self.image_size} must be {SUPPORTED_IMAGE_SIZES_HINT}")
+        if self.base_channels < 1 or self.disc_base_channels < 1:
+            raise ValueError("channel counts must be positive")
+        if self.num_residual_blocks < 0:
+            raise ValueError("num_residual_blocks must be >= 0")
+        if not 1 <= self.disc_layers or self.image_size % (2**self.disc_layers):
+            raise ValueError(
+                f"disc_layers={self.disc_layers} must leave a whole feature map "
+                f"(image_size / 2**disc_layers) for image_size={self.image_size}"
+            )
+        if self.variant not in GENERATOR_VARIANTS:
+            raise ValueError(f"variant must be one of {GENERATOR_VARIANTS}, got {self.variant!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as a JSON-ready dict, tagged with ``model_type``."""
+        return {"model_type": MODEL_TYPE, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SaGANConfig:
+        """Build a config from `to_dict` output; unknown keys are an error, not silently dropped."""
+        data = dict(data)
+        model_type = data.pop("model_type", None)
+        if model_type != MODEL_TYPE:
+            raise InvalidWeightsError(
+                f"not a sagan-edit config: model_type is {model_type!r}, expected {MODEL_TYPE!r}"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidWeightsError(f"config has unknown keys {unknown}; upgrade sagan-edit?")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise InvalidWeightsError(f"invalid config: {exc}") from None
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``config.json`` into ``folder`` atomically and return its path."""
+        path = Path(folder) / CONFIG_NAME
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        atomic_write_bytes(path, text.encode("utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SaGANConfig:
+        """Read a ``config.json`` file (or the one inside a folder)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidWeightsError(f"{path} is missing") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidWeightsError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidWeightsError(f"{path} does not hold a JSON object")
+        try:
+            return cls.from_dict(data)
+        except InvalidWeightsError as exc:
+            raise InvalidWeightsError(f"{path}: {exc}") from None
+

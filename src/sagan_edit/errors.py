@@ -1,0 +1,23 @@
+"""Exceptions raised by sagan-edit; each message is one line that says what to do."""
+
+from __future__ import annotations
+
+
+class SaGANError(Exception):
+    """Base class of every error sagan-edit raises on purpose (the CLI prints it as one line)."""
+
+
+class UnknownAttributeError(SaGANError, ValueError):
+    """An attribute name that is not among the valid ones."""
+
+
+class WeightsNotFoundError(SaGANError, FileNotFoundError):
+    """Weights could not be found locally, in the cache, or on the Hub."""
+
+
+class InvalidWeightsError(SaGANError, ValueError):
+    """A weights folder exists but its config or tensors are wrong, corrupt or incomplete."""
+
+
+class ImageLoadError(SaGANError, ValueError):
+    """An input could not be read or understood as an image."""
