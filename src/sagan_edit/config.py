@@ -16,7 +16,7 @@ from .fileio import atomic_write_bytes
 MODEL_TYPE = "sagan"
 CONFIG_NAME = "config.json"
 GENERATOR_VARIANTS = ("attention",)
-SUPPORTED_IMAGE_SIZES_HINT = "a multiple of 64 (the paper uses 128; 64 and 256 work too)"
+SUPPORTED_IMAGE_SIZES_HINT = "a multiple of 8 (the paper uses 128; 64 and 256 work too)"
 
 
 @dataclass
@@ -46,7 +46,7 @@ class SaGANConfig:
 
     def __post_init__(self) -> None:
         self.attribute = canonical_attribute(self.attribute)
-        if self.image_size < 64 or self.image_size % 64:
+        if self.image_size < 8 or self.image_size % 8:  # the generator halves the size 3 times
             raise ValueError(f"image_size={self.image_size} must be {SUPPORTED_IMAGE_SIZES_HINT}")
         if self.base_channels < 1 or self.disc_base_channels < 1:
             raise ValueError("channel counts must be positive")

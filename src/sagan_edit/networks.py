@@ -34,9 +34,11 @@ Choices the paper leaves open, and why:
 * **Initialisation**: every convolution weight ~ N(0, 0.02) and biases zero (Section 3); the
   InstanceNorm scales start at 1 and shifts at 0 so that the norms start as plain normalisation.
 * **The attribute channel**: AMN's input is the image plus the attribute ``c`` as a constant
-  fourth channel (Section 3). Fed through ``Conv -> InstanceNorm`` as is, that constant is almost
+  fourth channel (Section 3). Fed through ``Conv -> InstanceNorm`` as is, that constant is mostly
   erased: the convolution turns it into a per-channel constant, which the norm's mean
-  subtraction removes everywhere except near the zero-padded borders. So L1 keeps the table's
+  subtraction removes everywhere except near the zero-padded borders, so what reaches the
+  interior shrinks with the share of border pixels (it halves each time the image side doubles).
+  So L1 keeps the table's
   single ``Conv(I4, O32, K7, P3)`` weight but normalises only the image part of its output and adds
   the attribute part after the norm (`AttributeInput`). With zero padding that is exactly the
   table's convolution of the 4-channel input; only the normalisation no longer sees ``c``, so the

@@ -1,0 +1,169 @@
+"""`SaGAN.edit`: inputs of every kind, full-resolution paste-back, strength, batches, threads."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sagan_edit import EditResult, ImageLoadError, SaGAN, SaGANConfig
+from sagan_edit.model import select_device
+
+
+@pytest.fixture(scope="module")
+def model() -> SaGAN:
+    torch.manual_seed(0)
+    return SaGAN(SaGANConfig("eyeglasses", image_size=64, base_channels=8, num_residual_blocks=1))
+
+
+def _photo(width: int, height: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    low = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    return np.array(Image.fromarray(low).resize((width, height), Image.Resampling.BILINEAR))
+
+
+class _LeftHalfMask(torch.nn.Module):
+    """A stand-in SAN whose mask is 0 on the left half of the crop and 1 on the right half."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        mask = torch.zeros(image.shape[0], 1, *image.shape[2:], dtype=image.dtype)
+        mask[..., image.shape[-1] // 2 :] = 1
+        return mask
+
+
+def test_edit_returns_input_sized_images(model):
+    photo = _photo(200, 120)
+    result = model.edit(photo)
+    assert isinstance(result, EditResult)
+    assert result.image.size == (200, 120) and result.image.mode == "RGB"
+    assert result.mask.size == (200, 120) and result.mask.mode == "L"
+
+
+def test_pixels_where_mask_is_zero_are_bit_identical_on_a_large_photo(model):
+    photo = _photo(1536, 1024)
+    san = model.generator.san
+    model.generator.san = _LeftHalfMask()
+    try:
+        result = model.edit(photo, value=True)
+    finally:
+        model.generator.san = san
+    out, mask = np.asarray(result.image), np.asarray(result.mask)
+    zero = mask == 0
+    assert np.array_equal(out[zero], photo[zero])
+    # Outside the centred 1024x1024 square, and in the crop's left half, nothing may change.
+    assert zero[:, :256].all() and zero[:, -256:].all()
+    assert zero[:, 256 : 256 + 500].all()
+    # And the edit really happened on the right half of the crop.
+    assert (mask[:, 800:1200] == 255).all()
+    assert np.abs(out[:, 800:1200].astype(int) - photo[:, 800:1200]).mean() > 5
+
+
+def test_strength_scales_the_mask(model):
+    photo = _photo(64, 64)
+    unchanged = model.edit(photo, strength=0.0)
+    assert np.array_equal(np.asarray(unchanged.image), photo)
+    assert not np.asarray(unchanged.mask).any()
+    full = np.asarray(model.edit(photo, strength=1.0).mask).astype(float)
+    half = np.asarray(model.edit(photo, strength=0.5).mask).astype(float)
+    assert np.abs(half - full / 2).max() <= 1.0
+    with pytest.raises(ValueError, match="strength"):
+        model.edit(photo, strength=1.5)
+
+
+def test_value_add_and_remove_differ(model):
+    photo = _photo(64, 64)
+    added = np.asarray(model.edit(photo, value=True).image)
+    removed = np.asarray(model.edit(photo, value="remove").image)
+    assert np.array_equal(np.asarray(model.edit(photo, value=0).image), removed)
+    assert not np.array_equal(added, removed)
+    with pytest.raises(ValueError, match="value"):
+        model.edit(photo, value=0.5)
+
+
+def test_accepts_path_pil_array_tensor_and_bytes(model, tmp_path):
+    photo = _photo(96, 80)
+    path = tmp_path / "face.png"
+    Image.fromarray(photo).save(path)
+    expected = np.asarray(model.edit(photo).image)
+    tensor = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+    for item in (path, str(path), Image.fromarray(photo), tensor, path.read_bytes()):
+        assert np.array_equal(np.asarray(model.edit(item).image), expected), type(item)
+    assert model.edit(path).source == str(path)
+
+
+def test_batches_list_and_4d_tensor(model):
+    photos = [_photo(64, 64, seed=s) for s in range(3)]
+    singles = [np.asarray(model.edit(p).image) for p in photos]
+    as_list = model.edit(photos, batch_size=2)
+    assert isinstance(as_list, list) and len(as_list) == 3
+    batch = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).float() / 255
+    as_tensor = model.edit(batch)
+    for single, a, b in zip(singles, as_list, as_tensor):
+        # Batched and single runs may differ in the last float bit; allow one grey level.
+        assert np.abs(np.asarray(a.image).astype(int) - single).max() <= 1
+        assert np.abs(np.asarray(b.image).astype(int) - single).max() <= 1
+    mixed = model.edit([_photo(50, 70), _photo(300, 200)])
+    assert [r.image.size for r in mixed] == [(50, 70), (300, 200)]
+
+
+def test_rgba_grayscale_palette_and_exif(model, tmp_path):
+    rgb = _photo(80, 60)
+    alpha = np.linspace(0, 255, 80 * 60).astype(np.uint8).reshape(60, 80)
+    rgba = model.edit(Image.fromarray(np.dstack([rgb, alpha]), "RGBA")).image
+    assert rgba.mode == "RGBA" and np.array_equal(np.asarray(rgba)[..., 3], alpha)
+    gray = model.edit(Image.fromarray(rgb).convert("L")).image
+    assert gray.mode == "RGB" and gray.size == (80, 60)
+    palette = model.edit(Image.fromarray(rgb).convert("P")).image
+    assert palette.mode == "RGB" and palette.size == (80, 60)
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(rgb).save(path, exif=exif.tobytes())
+    rotated = model.edit(path)
+    assert rotated.image.size == (60, 80) and rotated.mask.size == (60, 80)
+
+
+def test_bad_inputs_raise_one_line_errors(model, tmp_path):
+    not_image = tmp_path / "notes.jpg"
+    not_image.write_text("hello")
+    cases = [not_image, tmp_path / "missing.png", tmp_path, np.zeros((4, 4, 3), np.float32),
+             torch.zeros(2, 4, 4), 42, b"garbage"]  # fmt: skip
+    for case in cases:
+        with pytest.raises(ImageLoadError) as info:
+            model.edit(case)
+        assert "\n" not in str(info.value)
+
+
+def test_deterministic_and_thread_safe(model):
+    photos = [_photo(120, 90, seed=s) for s in range(4)]
+    expected = [np.asarray(model.edit(p).image) for p in photos]
+    assert all(np.array_equal(np.asarray(model.edit(p).image), e) for p, e in zip(photos, expected))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda p: np.asarray(model.edit(p).image), photos * 2))
+    assert all(np.array_equal(r, e) for r, e in zip(results, expected * 2))
+
+
+def test_save_load_round_trip_bf16_and_device(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    photo = _photo(64, 64)
+    loaded = SaGAN.from_pretrained(tmp_path, device="cpu")
+    assert loaded.config == model.config and loaded.attribute == "Eyeglasses"
+    assert np.array_equal(np.asarray(loaded.edit(photo).image), np.asarray(model.edit(photo).image))
+    half = SaGAN.from_pretrained(tmp_path, dtype=torch.bfloat16)
+    assert half.dtype == torch.bfloat16
+    diff = np.asarray(half.edit(photo).image).astype(int) - np.asarray(model.edit(photo).image)
+    assert np.abs(diff).mean() < 8
+    assert select_device("auto").type in ("cuda", "mps", "cpu")
+    card = (tmp_path / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: sagan-edit\n") and "Eyeglasses" in card
+
+
+def test_png_bytes_of_result_round_trip(model):
+    buffer = io.BytesIO()
+    model.edit(_photo(64, 64)).image.save(buffer, format="PNG")
+    assert Image.open(io.BytesIO(buffer.getvalue())).size == (64, 64)

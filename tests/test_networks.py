@@ -1,0 +1,129 @@
+"""The networks match the paper's Tables 1 and 2 and behave as Eq. (7) says."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from sagan_edit import Discriminator, Generator
+from sagan_edit.networks import AttributeInput
+
+
+def _convs(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+
+def test_generator_layers_follow_table_1():
+    g = Generator(base_channels=32, num_residual_blocks=4)
+    for net, in_ch, out_ch in ((g.amn, 4, 3), (g.san, 3, 1)):
+        convs = _convs(net)
+        # L1, L2-L4, 4 residual blocks x 2 convs, L9-L11, L12
+        assert len(convs) == 1 + 3 + 8 + 3 + 1
+        first, last = convs[0], convs[-1]
+        assert (first.in_channels, first.out_channels, first.kernel_size) == (in_ch, 32, (7, 7))
+        assert (first.padding, first.stride) == ((3, 3), (1, 1))
+        assert [c.out_channels for c in convs[1:4]] == [64, 128, 256]
+        assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs[1:4])
+        assert all(c.kernel_size == (3, 3) and c.out_channels == 256 for c in convs[4:12])
+        assert all(isinstance(c, nn.ConvTranspose2d) for c in convs[12:15])
+        assert [c.out_channels for c in convs[12:15]] == [128, 64, 32]
+        assert (last.in_channels, last.out_channels, last.kernel_size) == (32, out_ch, (7, 7))
+        norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+        assert len(norms) == 1 + 3 + 8 + 3
+
+
+def test_discriminator_layers_follow_table_2():
+    d = Discriminator(image_size=128, base_channels=32, num_layers=6)
+    convs = _convs(d.trunk)
+    assert [c.out_channels for c in convs] == [32, 64, 128, 256, 512, 1024]
+    assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs)
+    assert (d.src.in_channels, d.src.kernel_size, d.src.padding) == (1024, (3, 3), (1, 1))
+    assert (d.cls.in_channels, d.cls.kernel_size, d.cls.padding) == (1024, (2, 2), (0, 0))
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_shapes_at_supported_sizes(size):
+    g, d = Generator(base_channels=8, num_residual_blocks=1), Discriminator(size, base_channels=4)
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    out = g(x, torch.tensor([0.0, 1.0]))
+    assert out.image.shape == x.shape and out.amn_image.shape == x.shape
+    assert out.mask.shape == (2, 1, size, size)
+    assert 0 <= out.mask.min() and out.mask.max() <= 1
+    scores = d(x)
+    assert scores.src.shape == (2, 1, size // 64, size // 64)
+    assert scores.cls.shape == (2,)
+
+
+def test_output_is_attention_blend_eq7():
+    torch.manual_seed(0)
+    g = Generator(base_channels=8, num_residual_blocks=1)
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    out = g(x, 1.0)
+    expected = out.amn_image * out.mask + x * (1 - out.mask)
+    torch.testing.assert_close(out.image, expected)
+    # Where SAN says "nowhere", the input passes through untouched.
+    g.san.output.bias.data.fill_(-1e4)
+    out = g(x, 1.0)
+    assert torch.equal(out.mask, torch.zeros_like(out.mask))
+    assert torch.equal(out.image, x)
+
+
+def test_weights_initialised_normal_002():
+    torch.manual_seed(0)
+    g = Generator()
+    weights = torch.cat([c.weight.flatten() for c in _convs(g)])
+    assert abs(weights.mean().item()) < 1e-3
+    assert weights.std().item() == pytest.approx(0.02, rel=0.02)
+    assert all(c.bias is None or not c.bias.any() for c in _convs(g))
+
+
+def test_attribute_changes_the_whole_amn_output():
+    """The constant attribute channel must not be erased by InstanceNorm (see networks docstring)."""
+    torch.manual_seed(0)
+    g = Generator(base_channels=16, num_residual_blocks=2).eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        with_attr = g.amn(x, torch.ones(2))
+        without = g.amn(x, torch.zeros(2))
+    interior = (with_attr - without)[..., 16:-16, 16:-16].abs()
+    assert interior.mean() > 1e-2
+    assert (interior.flatten(1) > 1e-4).float().mean() > 0.9  # nearly every interior pixel moves
+
+
+def test_naive_constant_channel_fades_with_image_size():
+    """Why AttributeInput exists: after Conv(I4) -> IN a constant channel survives in the interior
+    only through the zero-padded borders, so its effect shrinks as the image grows; ours does not."""
+    torch.manual_seed(0)
+    layer = AttributeInput(3, 8)
+    naive_norm = nn.InstanceNorm2d(8)
+    effects = {}
+    for size in (64, 256):
+        low_res = torch.rand(1, 3, 8, 8) * 2 - 1  # a smooth, image-like input
+        x = nn.functional.interpolate(low_res, size=(size, size), mode="bilinear")
+
+        def naive(c: float, x=x, size=size) -> torch.Tensor:
+            full = torch.cat([x, torch.full((1, 1, size, size), c)], dim=1)
+            return naive_norm(nn.functional.conv2d(full, layer.conv.weight, padding=3))
+
+        inner = slice(size // 8, -size // 8)
+        naive_effect = (naive(1.0) - naive(0.0))[..., inner, inner].abs().mean().item()
+        ours = (layer(x, torch.ones(1)) - layer(x, torch.zeros(1)))[..., inner, inner]
+        effects[size] = (naive_effect, ours.abs().mean().item())
+    assert effects[256][0] < 0.5 * effects[64][0]  # naive: fades with the border share
+    assert effects[256][1] > 0.8 * effects[64][1]  # ours: independent of size
+    assert effects[256][1] > 2 * effects[256][0]
+
+
+def test_attribute_input_equals_table_conv_before_norm():
+    """Splitting the Conv(I4) weight is exactly the 4-channel convolution of the table."""
+    torch.manual_seed(0)
+    layer = AttributeInput(3, 8)
+    x = torch.rand(2, 3, 16, 16)
+    c = torch.tensor([0.0, 1.0])
+    full = torch.cat([x, c.view(-1, 1, 1, 1).expand(-1, 1, 16, 16)], dim=1)
+    table = nn.functional.conv2d(full, layer.conv.weight, padding=3)
+    split = nn.functional.conv2d(x, layer.conv.weight[:, :3], padding=3) + nn.functional.conv2d(
+        full[:, 3:], layer.conv.weight[:, 3:], padding=3
+    )
+    torch.testing.assert_close(split, table)
