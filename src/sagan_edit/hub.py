@@ -1,4 +1,4 @@
-"""Finding weights: short aliases, local folders and the Hugging Face Hub (cache, revisions, offline).
+"""Finding weights: aliases, local folders and the Hugging Face Hub (cache, revisions, offline).
 
 A name given to `SaGAN.from_pretrained` is resolved in this order:
 
@@ -8,7 +8,9 @@ A name given to `SaGAN.from_pretrained` is resolved in this order:
 
 Downloads honour the usual ``huggingface_hub`` settings: ``HF_HOME``/``HF_HUB_CACHE`` (where),
 ``HF_ENDPOINT`` (which server), ``HF_TOKEN`` (private repos) and ``HF_HUB_OFFLINE=1`` (never touch
-the network, use the cache only).
+the network, use the cache only). Cached files are used when the Hub cannot be reached; when a
+file is not cached and the Hub cannot be reached, loading fails at once with a one-line
+`WeightsNotFoundError` rather than retrying for half a minute.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub import (
+    HfApi,
+    get_hf_file_metadata,
+    hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
+)
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
-    HFValidationError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -49,11 +57,11 @@ def resolve_alias(name: str) -> str | None:
     return PRETRAINED.get(key)
 
 
-def _download_hint(name: str) -> str:
-    return (
-        f"download them while online with `sagan-edit download {name}`, "
-        "or pass a local folder with --weights PATH"
-    )
+def _download_hint(name: str, offline_env: bool = False) -> str:
+    fetch = f"fetch them with `sagan-edit download {name}` while online"
+    if offline_env:
+        fetch = f"unset HF_HUB_OFFLINE and fetch them with `sagan-edit download {name}`"
+    return f"{fetch}, or pass a local folder with --weights PATH"
 
 
 def resolve_weights_folder(
@@ -76,7 +84,9 @@ def resolve_weights_folder(
         if path.is_dir():
             return path
         if path.exists():
-            raise WeightsNotFoundError(f"{name} is a file; pass the folder that holds {WEIGHTS_NAME}")
+            raise WeightsNotFoundError(
+                f"{name} is a file; pass the folder that holds {WEIGHTS_NAME}"
+            )
         if name.count("/") != 1 or name.startswith((".", "/", "~")):
             aliases = ", ".join(PRETRAINED)
             raise WeightsNotFoundError(
@@ -86,7 +96,9 @@ def resolve_weights_folder(
         repo_id = name
     folder: Path | None = None
     for filename in (CONFIG_NAME, WEIGHTS_NAME):
-        downloaded = _download(repo_id, filename, name, revision, cache_dir, local_files_only, token)
+        downloaded = _download(
+            repo_id, filename, name, revision, cache_dir, local_files_only, token
+        )
         folder = Path(downloaded).parent
     assert folder is not None
     return folder
@@ -104,7 +116,10 @@ def _download(
     """Fetch one file through huggingface_hub, turning its errors into one-line messages."""
     where = repo_id if name == repo_id else f"{name!r} ({repo_id})"
     at_revision = f" at revision {revision!r}" if revision else ""
+    offline = local_files_only or _hub_offline()
     try:
+        if not offline and not _in_cache(repo_id, filename, revision, cache_dir):
+            _check_hub_reachable(repo_id, filename, revision, token)
         return hf_hub_download(
             repo_id,
             filename,
@@ -114,6 +129,12 @@ def _download(
             token=token,
             library_name=LIBRARY_NAME,
         )
+    except _HubUnreachable as exc:
+        raise WeightsNotFoundError(
+            f"cannot download weights for {where}{at_revision}: the Hub at {_endpoint()} could not "
+            f"be reached ({exc}) and {filename} is not in the cache: check your connection, "
+            f"or pass a local folder with --weights PATH"
+        ) from None
     except GatedRepoError:
         raise WeightsNotFoundError(
             f"Hub repo {repo_id} is gated: accept its terms on the Hub and log in "
@@ -126,24 +147,87 @@ def _download(
         ) from None
     except RevisionNotFoundError:
         raise WeightsNotFoundError(
-            f"Hub repo {repo_id} has no revision {revision!r}"
+            f"Hub repo {repo_id} has no revision {revision!r}: pass an existing branch, tag or "
+            "commit, or leave out the revision for the latest (main)"
         ) from None
     except LocalEntryNotFoundError:
-        offline = local_files_only or _hub_offline()
-        reason = "offline mode is on" if offline else "the Hub could not be reached"
+        offline_env = not local_files_only and _hub_offline()
+        if local_files_only:
+            reason = "local_files_only=True"
+        elif offline_env:
+            reason = "HF_HUB_OFFLINE=1 is set"
+        else:
+            reason = f"the Hub at {_endpoint()} could not be reached"
         raise WeightsNotFoundError(
             f"weights for {where}{at_revision} are not available offline ({reason} and "
-            f"{filename} is not in the cache): {_download_hint(name)}"
+            f"{filename} is not in the cache): {_download_hint(name, offline_env)}"
         ) from None
     except EntryNotFoundError:
         raise WeightsNotFoundError(
-            f"Hub repo {repo_id}{at_revision} has no {filename}: it does not hold sagan-edit weights"
+            f"Hub repo {repo_id}{at_revision} has no {filename}: "
+            "it does not hold sagan-edit weights"
         ) from None
     except HFValidationError as exc:
-        raise WeightsNotFoundError(f"{name!r} is not a valid Hub repo id: {exc}") from None
+        raise WeightsNotFoundError(
+            f"no weights at {name!r}: not a local folder, nor a valid Hub repo id "
+            f"({_first_line(exc)})"
+        ) from None
     except HfHubHTTPError as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsNotFoundError(f"could not download {filename} from {repo_id}: {first_line}") from None
+        raise WeightsNotFoundError(
+            f"could not download {filename} from {repo_id}: {_first_line(exc)}"
+        ) from None
+    except OSError as exc:
+        # e.g. a full disk or an unwritable cache folder, or a download cut short
+        raise WeightsNotFoundError(
+            f"could not download {filename} from {repo_id}: {_first_line(exc)}"
+        ) from None
+
+
+class _HubUnreachable(Exception):
+    """The Hub did not answer at all (no connection, DNS failure, timeout)."""
+
+
+def _in_cache(
+    repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike[str] | None
+) -> bool:
+    cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
+    return isinstance(cached, str)
+
+
+def _check_hub_reachable(
+    repo_id: str, filename: str, revision: str | None, token: str | bool | None
+) -> None:
+    """Make one HEAD request, without retries; raise `_HubUnreachable` if nothing answers.
+
+    Why: when a file is not cached and the Hub cannot be reached, ``hf_hub_download`` retries
+    with back-off for about 23 s (printing a warning each time) before giving up. One quick probe
+    lets a user without network get the one-line answer at once. Answers with an HTTP error
+    status (missing repo, file or revision) are left to ``hf_hub_download``, which words them.
+    """
+    from huggingface_hub import constants
+
+    url = hf_hub_url(repo_id, filename, revision=revision)
+    try:
+        get_hf_file_metadata(
+            url, token=token, timeout=constants.HF_HUB_ETAG_TIMEOUT, library_name=LIBRARY_NAME
+        )
+    except (HfHubHTTPError, HFValidationError):
+        return
+    except Exception as exc:  # noqa: BLE001
+        # The transport's exception types differ between huggingface_hub releases (requests,
+        # httpx, httpx2), so anything but an HTTP answer counts as "no answer"; its text is shown.
+        raise _HubUnreachable(f"{type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT)
 
 
 def _hub_offline() -> bool:
@@ -161,9 +245,12 @@ def push_folder_to_hub(
     revision: str | None = None,
     commit_message: str = "Upload SaGAN model",
 ) -> str:
-    """Create ``repo_id`` if needed, upload ``folder`` to it, and return the commit URL."""
+    """Upload ``folder`` to ``repo_id`` (repo and branch made if needed); return the commit URL."""
     api = HfApi(token=token, library_name=LIBRARY_NAME)
     api.create_repo(repo_id, private=private, exist_ok=True)
+    if revision is not None:
+        # upload_folder fails on a branch that does not exist yet
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
     commit = api.upload_folder(
         repo_id=repo_id,
         folder_path=os.fspath(folder),

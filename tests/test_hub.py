@@ -1,0 +1,455 @@
+"""Finding weights: the Hub (through a local fake of its resolve endpoint), cache, offline, errors.
+
+Every Hub test runs the real ``huggingface_hub`` client against `hub_server.FakeHub` on
+127.0.0.1 with a per-test cache (see the ``fake_hub`` fixture in conftest.py); nothing here
+touches the network or the user's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import hf_env, make_tiny_model, point_hf_hub_at
+from hub_server import FakeHub
+from safetensors.torch import load_file, save_file
+
+from sagan_edit import (
+    PRETRAINED,
+    InvalidWeightsError,
+    SaGAN,
+    SaGANError,
+    WeightsNotFoundError,
+)
+from sagan_edit.hub import WEIGHTS_NAME, resolve_weights_folder
+
+REPO = "someone/sagan-tiny"
+
+
+def weights(model: SaGAN) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a: SaGAN | dict[str, torch.Tensor], b: SaGAN | dict[str, torch.Tensor]) -> bool:
+    a = weights(a) if isinstance(a, SaGAN) else a
+    b = weights(b) if isinstance(b, SaGAN) else b
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def one_line(error: pytest.ExceptionInfo[BaseException]) -> str:
+    message = str(error.value)
+    assert message and "\n" not in message, f"not one line: {message!r}"
+    assert "Traceback" not in message
+    return message
+
+
+# ---------------------------------------------------------------------------- downloads
+
+
+def test_first_download_into_an_empty_cache(fake_hub: FakeHub, make_model_dir, hf_home: Path):
+    folder = make_model_dir("a", seed=1)
+    commit = fake_hub.add(REPO, folder)
+    assert not hf_home.exists()
+
+    model = SaGAN.from_pretrained(REPO, device="cpu")
+
+    assert same_weights(model, SaGAN.from_pretrained(folder, device="cpu"))
+    assert model.attribute == "Eyeglasses" and model.config.base_channels == 4
+    assert fake_hub.downloads("config.json") == 1
+    assert fake_hub.downloads(WEIGHTS_NAME) == 1
+    # The weights came through the CDN redirect, as on the real Hub.
+    assert fake_hub.count("GET", WEIGHTS_NAME, server="cdn") == 1
+    snapshot = hf_home / "hub" / "models--someone--sagan-tiny" / "snapshots" / commit
+    assert (snapshot / WEIGHTS_NAME).read_bytes() == (folder / WEIGHTS_NAME).read_bytes()
+    assert (snapshot / "config.json").is_file()
+    assert resolve_weights_folder(REPO) == snapshot
+
+
+def test_cached_second_load_downloads_nothing_and_survives_a_dead_hub(
+    fake_hub: FakeHub, make_model_dir, monkeypatch, hf_home: Path
+):
+    fake_hub.add(REPO, make_model_dir("a", seed=1))
+    first = SaGAN.from_pretrained(REPO, device="cpu")
+    fake_hub.clear()
+
+    second = SaGAN.from_pretrained(REPO, device="cpu")
+    assert same_weights(first, second)
+    assert fake_hub.downloads(WEIGHTS_NAME) == 0 and fake_hub.downloads("config.json") == 0
+    assert fake_hub.count("HEAD", WEIGHTS_NAME) == 1  # "main" is still checked for updates
+
+    # With the Hub gone (connection refused), the cached copy is used, without waiting.
+    endpoint = fake_hub.url
+    fake_hub.stop()
+    point_hf_hub_at(monkeypatch, endpoint, hf_home)
+    start = time.perf_counter()
+    third = SaGAN.from_pretrained(REPO, device="cpu")
+    assert time.perf_counter() - start < 2
+    assert same_weights(first, third)
+
+
+def test_revision_serves_a_different_model(fake_hub: FakeHub, make_model_dir):
+    main, old = make_model_dir("main", seed=1), make_model_dir("v1", seed=2)
+    fake_hub.add(REPO, main, revision="main")
+    v1_commit = fake_hub.add(REPO, old, revision="v1")
+
+    latest = SaGAN.from_pretrained(REPO, device="cpu")
+    tagged = SaGAN.from_pretrained(REPO, revision="v1", device="cpu")
+    pinned = SaGAN.from_pretrained(REPO, revision=v1_commit, device="cpu")
+
+    assert not same_weights(latest, tagged)
+    assert same_weights(latest, SaGAN.from_pretrained(main, device="cpu"))
+    assert same_weights(tagged, SaGAN.from_pretrained(old, device="cpu"))
+    assert same_weights(tagged, pinned)
+    assert resolve_weights_folder(REPO, revision="v1").name == v1_commit
+
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained(REPO, revision="v9")
+    message = one_line(error)
+    assert REPO in message and "'v9'" in message and "revision" in message
+
+
+def test_missing_repo_names_it(fake_hub: FakeHub):
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained("nobody/no-such-model")
+    message = one_line(error)
+    assert "nobody/no-such-model" in message and "does not exist" in message
+    assert "--weights PATH" in message
+    assert isinstance(error.value, SaGANError) and isinstance(error.value, FileNotFoundError)
+    assert fake_hub.count(filename="config.json") >= 1  # it really asked the (fake) Hub
+
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained("my models/glasses")  # neither a folder nor a valid repo id
+    assert "'my models/glasses'" in one_line(error) and "not a local folder" in str(error.value)
+
+
+def test_repo_without_weights_or_config_is_a_clear_error(fake_hub: FakeHub, make_model_dir):
+    no_weights = make_model_dir("no-weights")
+    (no_weights / WEIGHTS_NAME).unlink()
+    fake_hub.add("someone/config-only", no_weights)
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained("someone/config-only")
+    message = one_line(error)
+    assert "someone/config-only" in message and f"has no {WEIGHTS_NAME}" in message
+
+    # e.g. a transformers repo: files, but not ours
+    other = make_model_dir("other")
+    (other / "config.json").unlink()
+    fake_hub.add("someone/other-library", other)
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained("someone/other-library")
+    assert "someone/other-library" in one_line(error) and "has no config.json" in str(error.value)
+
+
+def test_hub_config_of_the_wrong_kind(fake_hub: FakeHub, make_model_dir):
+    folder = make_model_dir("bert")
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 768}))
+    fake_hub.add("someone/bert-ish", folder)
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained("someone/bert-ish")
+    assert "not a sagan-edit config" in one_line(error) and "'bert'" in str(error.value)
+
+
+@pytest.mark.parametrize("alias", ["eyeglasses", "Eyeglasses"])
+def test_alias_resolves_to_its_repo_id(fake_hub: FakeHub, make_model_dir, alias: str):
+    folder = make_model_dir("glasses", seed=3)
+    fake_hub.add(PRETRAINED["eyeglasses"], folder)
+    model = SaGAN.from_pretrained(alias, device="cpu")
+    assert same_weights(model, SaGAN.from_pretrained(folder, device="cpu"))
+    paths = {r.path for r in fake_hub.requests if r.server == "hub" and "/resolve/" in r.path}
+    assert paths and all(p.startswith("/sagan-edit/sagan-eyeglasses/resolve/main/") for p in paths)
+
+
+def test_unreachable_hub_fails_at_once_with_one_line(fake_hub: FakeHub, monkeypatch, hf_home):
+    """No network and no HF_HUB_OFFLINE: one quick answer, not ~23 s of retries."""
+    endpoint = fake_hub.url
+    fake_hub.stop()
+    point_hf_hub_at(monkeypatch, endpoint, hf_home)
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained("eyeglasses")
+    assert time.perf_counter() - start < 2
+    message = one_line(error)
+    assert "sagan-edit/sagan-eyeglasses" in message and "could not be reached" in message
+    assert "--weights PATH" in message
+
+
+# ---------------------------------------------------------------------------- offline
+
+
+@pytest.mark.parametrize("name", ["eyeglasses", REPO])
+def test_offline_with_nothing_cached_is_immediate_and_says_what_to_do(
+    hf_offline: FakeHub, make_model_dir, name: str
+):
+    hf_offline.add(REPO, make_model_dir("a"))
+    hf_offline.add(PRETRAINED["eyeglasses"], make_model_dir("a"))
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained(name)
+    assert time.perf_counter() - start < 2
+    message = one_line(error)
+    repo_id = PRETRAINED.get(name, name)
+    assert repo_id in message and "HF_HUB_OFFLINE" in message
+    assert f"sagan-edit download {name}" in message and "--weights PATH" in message
+    assert hf_offline.requests == []
+
+
+def test_offline_with_a_cache_loads(fake_hub: FakeHub, make_model_dir, monkeypatch, hf_home):
+    fake_hub.add(REPO, make_model_dir("a", seed=1))
+    online = SaGAN.from_pretrained(REPO, device="cpu")
+    point_hf_hub_at(monkeypatch, fake_hub.url, hf_home, offline=True)
+    fake_hub.clear()
+    offline = SaGAN.from_pretrained(REPO, device="cpu")
+    assert same_weights(online, offline)
+    assert fake_hub.requests == []
+
+
+def test_local_files_only(fake_hub: FakeHub, make_model_dir):
+    fake_hub.add(REPO, make_model_dir("a", seed=1))
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained(REPO, local_files_only=True)
+    message = one_line(error)
+    assert REPO in message and "local_files_only=True" in message
+    assert fake_hub.requests == []
+
+    online = SaGAN.from_pretrained(REPO, device="cpu")
+    fake_hub.clear()
+    cached = SaGAN.from_pretrained(REPO, local_files_only=True, device="cpu")
+    assert same_weights(online, cached) and fake_hub.requests == []
+
+
+def test_cache_dir_argument_is_used(fake_hub: FakeHub, make_model_dir, tmp_path, hf_home):
+    fake_hub.add(REPO, make_model_dir("a"))
+    cache = tmp_path / "my-cache"
+    folder = resolve_weights_folder(REPO, cache_dir=cache)
+    assert folder.is_relative_to(cache) and (folder / WEIGHTS_NAME).is_file()
+    assert not (hf_home / "hub").exists()
+
+
+def test_offline_environment_variable_in_a_fresh_process(
+    fake_hub: FakeHub, make_model_dir, hf_home: Path
+):
+    """HF_HUB_OFFLINE=1, HF_HOME, HF_ENDPOINT set as a user does (read at import: new process)."""
+    fake_hub.add(PRETRAINED["eyeglasses"], make_model_dir("glasses", seed=5))
+    online = SaGAN.from_pretrained("eyeglasses", device="cpu")  # fills hf_home's cache
+    script = """
+import json, time
+import huggingface_hub
+from sagan_edit import SaGAN, WeightsNotFoundError
+out = {"endpoint": huggingface_hub.constants.ENDPOINT}
+model = SaGAN.from_pretrained("eyeglasses", device="cpu")
+out["sum"] = float(sum(v.double().sum() for v in model.state_dict().values()))
+start = time.perf_counter()
+try:
+    SaGAN.from_pretrained("someone/never-downloaded")
+except WeightsNotFoundError as exc:
+    out["error"] = str(exc)
+out["seconds"] = time.perf_counter() - start
+print(json.dumps(out))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(hf_env(fake_hub.url, hf_home, offline=True))
+    fake_hub.clear()
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["endpoint"] == fake_hub.url
+    assert result["sum"] == float(sum(v.double().sum() for v in online.state_dict().values()))
+    assert "someone/never-downloaded" in result["error"] and "HF_HUB_OFFLINE=1" in result["error"]
+    assert result["seconds"] < 2
+    assert fake_hub.requests == []
+
+
+# ---------------------------------------------------------------------------- bad local folders
+
+
+def _bad_folder(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "bad"
+    shutil.copytree(tiny_model_dir, folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
+        pytest.param(lambda data: data[:5], id="truncated-header"),
+        pytest.param(lambda data: b"", id="empty"),
+        pytest.param(lambda data: os.urandom(len(data)), id="random-bytes"),
+        pytest.param(lambda data: b"<html>Not Found</html>", id="html-page"),
+    ],
+)
+def test_corrupt_weights_file(tiny_model_dir: Path, tmp_path: Path, damage):
+    folder = _bad_folder(tiny_model_dir, tmp_path)
+    weights_file = folder / WEIGHTS_NAME
+    weights_file.write_bytes(damage(weights_file.read_bytes()))
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    message = one_line(error)
+    assert str(weights_file) in message and "not a valid safetensors file" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (json.dumps({"model_type": "bert", "hidden_size": 768}), "model_type is 'bert'"),
+        (json.dumps({"architectures": ["UNet2DModel"], "sample_size": 64}), "model_type is None"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "does not hold a JSON object"),
+    ],
+)
+def test_config_of_the_wrong_kind(tiny_model_dir: Path, tmp_path: Path, text: str, expected: str):
+    folder = _bad_folder(tiny_model_dir, tmp_path)
+    (folder / "config.json").write_text(text)
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    message = one_line(error)
+    assert expected in message and "config.json" in message
+
+
+def test_folder_without_weights_or_config(tiny_model_dir: Path, tmp_path: Path):
+    folder = _bad_folder(tiny_model_dir, tmp_path)
+    (folder / WEIGHTS_NAME).unlink()
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    assert WEIGHTS_NAME in one_line(error) and "holds no weights" in str(error.value)
+
+    (folder / "config.json").unlink()
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    assert "has no config.json" in one_line(error)
+
+
+def test_missing_path_or_a_file_instead_of_a_folder(tiny_model_dir: Path, tmp_path: Path):
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained(tmp_path / "nowhere")
+    assert "nowhere" in one_line(error) and "known alias" in str(error.value)
+    with pytest.raises(WeightsNotFoundError) as error:
+        SaGAN.from_pretrained(tiny_model_dir / WEIGHTS_NAME)
+    assert "is a file" in one_line(error)
+
+
+def _edit_tensors(folder: Path, edit) -> None:
+    tensors = load_file(str(folder / WEIGHTS_NAME))
+    edit(tensors)
+    save_file(tensors, str(folder / WEIGHTS_NAME))
+
+
+def test_missing_tensor_is_named(tiny_model_dir: Path, tmp_path: Path):
+    folder = _bad_folder(tiny_model_dir, tmp_path)
+    name = sorted(load_file(str(folder / WEIGHTS_NAME)))[0]
+    _edit_tensors(folder, lambda t: t.pop(name))
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    assert repr(name) in one_line(error) and "lacks 1 tensor" in str(error.value)
+
+
+def test_mis_shaped_tensor_is_named(tiny_model_dir: Path, tmp_path: Path):
+    folder = _bad_folder(tiny_model_dir, tmp_path)
+    name = next(k for k, v in load_file(str(folder / WEIGHTS_NAME)).items() if v.ndim == 4)
+    _edit_tensors(folder, lambda t: t.update({name: torch.zeros(3, 3, 3, 3)}))
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    message = one_line(error)
+    assert repr(name) in message and "(3, 3, 3, 3)" in message
+
+
+def test_unexpected_tensor_is_named_but_discriminator_is_ignored(
+    tiny_model_dir: Path, tmp_path: Path, tiny_model: SaGAN
+):
+    folder = _bad_folder(tiny_model_dir, tmp_path)
+    _edit_tensors(folder, lambda t: t.update({"discriminator.conv.weight": torch.ones(2)}))
+    assert same_weights(SaGAN.from_pretrained(folder, device="cpu"), tiny_model)
+
+    _edit_tensors(folder, lambda t: t.update({"generator.extra.weight": torch.ones(2)}))
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    assert "'generator.extra.weight'" in one_line(error)
+
+
+def test_weights_that_do_not_match_the_config(tiny_model_dir: Path, tmp_path: Path):
+    folder = _bad_folder(tiny_model_dir, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "base_channels": 8}))
+    with pytest.raises(InvalidWeightsError) as error:
+        SaGAN.from_pretrained(folder)
+    assert "does it match config.json?" in one_line(error)
+
+
+# ---------------------------------------------------------------------------- saving and pushing
+
+
+def test_save_pretrained_round_trip_and_atomic_files(tiny_model: SaGAN, tmp_path: Path):
+    folder = tiny_model.save_pretrained(tmp_path / "out" / "nested")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", WEIGHTS_NAME]
+    assert same_weights(SaGAN.from_pretrained(folder, device="cpu"), tiny_model)
+    # saving again over an existing folder replaces the files and leaves no temporaries behind
+    make_tiny_model(seed=9).save_pretrained(folder, model_card=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", WEIGHTS_NAME]
+    assert same_weights(SaGAN.from_pretrained(folder, device="cpu"), make_tiny_model(seed=9))
+
+
+def test_push_to_hub_uploads_a_loadable_folder(
+    fake_hub: FakeHub, tiny_model: SaGAN, monkeypatch, tmp_path: Path
+):
+    from huggingface_hub import HfApi
+
+    calls: dict[str, Any] = {}
+    uploaded = tmp_path / "uploaded"
+
+    def create_repo(self: HfApi, repo_id: str, **kwargs: Any) -> str:
+        calls["create_repo"] = (repo_id, kwargs, self.token)
+        return f"{fake_hub.url}/{repo_id}"
+
+    def upload_folder(self: HfApi, *, repo_id: str, folder_path: str, **kwargs: Any) -> Any:
+        calls["upload_folder"] = (repo_id, kwargs)
+        shutil.copytree(folder_path, uploaded)  # the folder is temporary: keep what was sent
+
+        class Commit:
+            commit_url = f"{fake_hub.url}/{repo_id}/commit/abc123"
+
+        return Commit()
+
+    def create_branch(self: HfApi, repo_id: str, *, branch: str, **kwargs: Any) -> None:
+        calls.setdefault("create_branch", []).append((repo_id, branch, kwargs))
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "create_branch", create_branch)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+
+    url = tiny_model.push_to_hub(
+        "me/pushed", token="hf_fake", private=True, commit_message="first upload"
+    )
+
+    assert url == f"{fake_hub.url}/me/pushed/commit/abc123"
+    repo_id, kwargs, token = calls["create_repo"]
+    assert (repo_id, token) == ("me/pushed", "hf_fake")
+    assert kwargs["private"] is True and kwargs["exist_ok"] is True
+    assert calls["upload_folder"][0] == "me/pushed"
+    assert calls["upload_folder"][1]["commit_message"] == "first upload"
+    assert "create_branch" not in calls
+    assert sorted(p.name for p in uploaded.iterdir()) == ["README.md", "config.json", WEIGHTS_NAME]
+    card = (uploaded / "README.md").read_text()
+    front_matter = card.split("---\n")[1]
+    assert card.startswith("---\n") and "library_name: sagan-edit" in front_matter.splitlines()
+    assert "Eyeglasses" in front_matter
+    assert fake_hub.requests == []  # nothing reached any server
+
+    # What was uploaded is what a user downloads.
+    fake_hub.add("me/pushed", uploaded)
+    assert same_weights(SaGAN.from_pretrained("me/pushed", device="cpu"), tiny_model)
+
+    # Pushing to a new branch creates it first (upload_folder alone would fail there).
+    shutil.rmtree(uploaded)
+    tiny_model.push_to_hub("me/pushed", revision="experiment")
+    assert calls["create_branch"] == [("me/pushed", "experiment", {"exist_ok": True})]
+    assert calls["upload_folder"][1]["revision"] == "experiment"
