@@ -1,0 +1,428 @@
+"""Tests of the ``sagan-edit`` command line: typer's CliRunner and the real console script."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+from typer.testing import CliRunner
+
+import sagan_edit
+from sagan_edit import SaGAN, SaGANConfig
+from sagan_edit.cli import app
+
+SIZE = (80, 60)  # not square and not the model's 64: outputs must still match the input's size
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Run this module's tiny models on one thread (restored after).
+
+    On a busy CI machine, torch's thread pool waiting for a free core costs far more than the
+    few milliseconds these edits take.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random "Smiling" model saved with ``save_pretrained`` (pass it as ``--weights``)."""
+    torch.manual_seed(0)
+    model = SaGAN(SaGANConfig("smiling", image_size=64, base_channels=4, num_residual_blocks=1))
+    return model.save_pretrained(tmp_path_factory.mktemp("weights") / "tiny-smiling")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write_image(path: Path, size: tuple[int, int] = SIZE, *, seed: int = 0, **save: object) -> Path:
+    """Write a random RGB image (format from the suffix) and return its path."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, **save)
+    return path
+
+
+def invoke(runner: CliRunner, *args: object, input: bytes | None = None, **kwargs: object):
+    return runner.invoke(app, [str(a) for a in args], input=input, **kwargs)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def console_script() -> str:
+    """Path of the installed ``sagan-edit`` console script (beside this Python, else on PATH)."""
+    beside = Path(sys.executable).with_name("sagan-edit")
+    found = str(beside) if beside.exists() else shutil.which("sagan-edit")
+    assert found, "the sagan-edit console script is not installed: run `pip install -e .`"
+    return found
+
+
+def run_script(*args: object, env: dict[str, str] | None = None, stdin: bytes | None = None):
+    return subprocess.run(
+        [console_script(), *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        timeout=120,
+    )
+
+
+# --------------------------------------------------------------------------- editing files
+
+
+def test_bare_form_writes_default_name_beside_input(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.jpg")
+    before = photo.read_bytes()
+    result = invoke(runner, photo, "--weights", tiny_weights)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "photo_smiling.png"
+    with Image.open(out) as edited:
+        assert edited.format == "PNG"
+        assert edited.size == SIZE
+        assert edited.mode == "RGB"
+    assert photo.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg", "photo_smiling.png"]
+    assert f"-> {out}" in result.stderr
+    assert result.stdout == ""
+
+
+def test_value_remove_names_output_removed(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    result = invoke(runner, photo, "--weights", tiny_weights, "--value", "remove")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "photo_smiling_removed.png").is_file()
+    assert not (tmp_path / "photo_smiling.png").exists()
+
+
+def test_edit_subcommand_equals_bare_form_and_value_matters(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    bare, explicit, removed = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    assert invoke(runner, photo, "--weights", tiny_weights, "-o", bare).exit_code == 0
+    assert invoke(runner, "edit", photo, "-w", tiny_weights, "-o", explicit).exit_code == 0
+    assert (
+        invoke(runner, photo, "-w", tiny_weights, "--value", "remove", "-o", removed).exit_code == 0
+    )
+    pixels = [np.asarray(Image.open(p)) for p in (bare, explicit, removed)]
+    assert np.array_equal(pixels[0], pixels[1])
+    assert not np.array_equal(pixels[0], pixels[2])
+
+
+def test_strength_zero_returns_the_input_bit_for_bit(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    out = tmp_path / "same.png"
+    result = invoke(runner, photo, "-w", tiny_weights, "--strength", "0", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(photo)))
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("out.png", "PNG"), ("out.JPG", "JPEG"), ("out.webp", "WEBP")]
+)
+def test_output_option_format_from_extension_keeps_size_and_icc(
+    runner, tiny_weights, tmp_path, name, fmt
+):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = write_image(tmp_path / "photo.png", (97, 131), icc_profile=icc)
+    out = tmp_path / name
+    result = invoke(runner, photo, "--weights", tiny_weights, "-o", out)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as edited:
+        assert edited.format == fmt
+        assert edited.size == (97, 131)
+        assert edited.info.get("icc_profile") == icc
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["photo.png", name])
+
+
+def test_rgba_input_keeps_alpha_in_png(runner, tiny_weights, tmp_path):
+    rgba = np.zeros((40, 50, 4), dtype=np.uint8)
+    rgba[..., 3] = np.arange(50, dtype=np.uint8)[None, :] * 5
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    result = invoke(runner, tmp_path / "logo.png", "-w", tiny_weights)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "logo_smiling.png") as edited:
+        assert edited.mode == "RGBA" and edited.size == (50, 40)
+        assert np.array_equal(np.asarray(edited)[..., 3], rgba[..., 3])
+
+
+def test_save_mask_writes_mask_beside_output(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    result = invoke(runner, photo, "-w", tiny_weights, "--save-mask")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "photo_smiling_mask.png") as mask:
+        assert mask.mode == "L" and mask.size == SIZE
+    result = invoke(runner, photo, "-w", tiny_weights, "--save-mask", "-o", tmp_path / "x.jpg")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "x_mask.png").is_file()
+
+
+# --------------------------------------------------------------------------- folders and batches
+
+
+def make_folder(folder: Path) -> Path:
+    """Two good images, a corrupt one and a non-image file."""
+    folder.mkdir()
+    write_image(folder / "a.png", seed=1)
+    write_image(folder / "b.jpg", (64, 64), seed=2)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
+    (folder / "notes.txt").write_text("not an image, not even tried")
+    return folder
+
+
+def test_out_dir_with_a_corrupt_file_writes_the_others_and_exits_1(runner, tiny_weights, tmp_path):
+    folder = make_folder(tmp_path / "photos")
+    out_dir = tmp_path / "out" / "nested"
+    result = invoke(runner, folder, "--weights", tiny_weights, "--out-dir", out_dir)
+    assert result.exit_code == 1, result.output
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a_smiling.png", "b_smiling.png"]
+    assert Image.open(out_dir / "b_smiling.png").size == (64, 64)
+    broken = [line for line in result.stderr.splitlines() if "broken.png" in line]
+    assert len(broken) == 1 and broken[0].startswith("error:"), result.stderr
+    assert "1 of 3 input(s) failed; 2 written" in result.stderr
+    assert "Traceback" not in result.output
+    assert "notes" not in result.output
+
+
+def test_batched_and_single_edits_agree(runner, tiny_weights, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        write_image(folder / f"c{i}.png", (64 + 16 * i, 64), seed=10 + i)
+    outputs = {}
+    for batch_size in ("1", "3"):  # 3: a full batch, then a partial one
+        out_dir = tmp_path / f"out{batch_size}"
+        result = invoke(
+            runner, folder, "-w", tiny_weights, "-d", out_dir, "--batch-size", batch_size
+        )
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in out_dir.iterdir()) == [f"c{i}_smiling.png" for i in range(4)]
+        outputs[batch_size] = [
+            np.asarray(Image.open(p), dtype=int) for p in sorted(out_dir.iterdir())
+        ]
+    for single, batched in zip(outputs["1"], outputs["3"], strict=True):
+        assert single.shape == batched.shape
+        assert np.abs(single - batched).max() <= 1  # batched convolutions may round differently
+
+
+def test_folder_outputs_beside_inputs_and_rerun_skips_own_outputs(runner, tiny_weights, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "a.png", seed=1)
+    write_image(folder / "b.png", seed=2)
+    first = invoke(runner, folder, "-w", tiny_weights, "--save-mask")
+    assert first.exit_code == 0, first.output
+    assert "edited 2 image(s)" in first.stderr
+    again = invoke(runner, folder, "-w", tiny_weights, "--save-mask")
+    assert again.exit_code == 1
+    assert len(error_lines(again.stderr)) == 3  # two "already exists" and the summary
+    forced = invoke(runner, folder, "-w", tiny_weights, "--save-mask", "--force")
+    assert forced.exit_code == 0, forced.output
+    removed = invoke(runner, folder, "-w", tiny_weights, "--value", "remove")
+    assert removed.exit_code == 0, removed.output
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "a.png", "a_smiling.png", "a_smiling_mask.png", "a_smiling_removed.png",
+        "b.png", "b_smiling.png", "b_smiling_mask.png", "b_smiling_removed.png",
+    ]  # fmt: skip
+
+
+def test_progress_bar_on_stderr_in_a_terminal(runner, tiny_weights, tmp_path):
+    write_image(tmp_path / "a.png", seed=1)
+    write_image(tmp_path / "b.png", seed=2)
+    result = invoke(
+        runner, tmp_path / "a.png", tmp_path / "b.png", "-w", tiny_weights,
+        env={"TTY_COMPATIBLE": "1", "FORCE_COLOR": "1"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2/2" in result.stderr and "editing" in result.stderr
+    assert result.stdout == ""
+    quiet = invoke(runner, tmp_path / "a.png", "-w", tiny_weights, "-o", tmp_path / "q.png", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+# --------------------------------------------------------------------------- stdin and stdout
+
+
+def test_stdin_to_stdout_in_process(runner, tiny_weights, tmp_path):
+    data = write_image(tmp_path / "photo.png").read_bytes()
+    result = invoke(runner, "-", "--weights", tiny_weights, input=data)
+    assert result.exit_code == 0, result.stderr
+    with Image.open(io.BytesIO(result.stdout_bytes)) as edited:
+        assert edited.format == "PNG" and edited.size == SIZE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_stdin_garbage_is_one_error_line(runner, tiny_weights):
+    result = invoke(runner, "-", "--weights", tiny_weights, input=b"garbage")
+    assert result.exit_code == 1
+    assert result.stdout_bytes == b""
+    assert len(error_lines(result.stderr)) == 2  # the bad input and the summary
+    assert "<stdin>" in result.stderr and "not a readable image" in result.stderr
+
+
+def test_console_script_pipes_stdin_to_stdout(tiny_weights, tmp_path):
+    data = write_image(tmp_path / "photo.jpg").read_bytes()
+    done = run_script("-", "--weights", tiny_weights, "--device", "cpu", stdin=data)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Image.open(io.BytesIO(done.stdout)).size == SIZE
+
+
+# --------------------------------------------------------------------------- overwriting
+
+
+def test_never_overwrites_an_input_even_with_force(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    before = photo.read_bytes()
+    result = invoke(runner, photo, "-w", tiny_weights, "-o", photo, "--force")
+    assert result.exit_code == 1
+    assert "refusing to overwrite the input" in result.stderr
+    assert photo.read_bytes() == before
+    # an input that happens to carry another input's default output name
+    other = write_image(tmp_path / "photo_smiling.png", seed=3)
+    other_before = other.read_bytes()
+    result = invoke(runner, photo, other, "-w", tiny_weights, "--force")
+    assert result.exit_code == 1
+    assert "refusing to overwrite the input" in result.stderr
+    assert other.read_bytes() == other_before
+    assert (tmp_path / "photo_smiling_smiling.png").is_file()  # the other input was edited
+
+
+def test_existing_output_needs_force(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    out = tmp_path / "photo_smiling.png"
+    out.write_bytes(b"precious")
+    result = invoke(runner, photo, "-w", tiny_weights)
+    assert result.exit_code == 1
+    assert "already exists" in result.stderr and "--force" in result.stderr
+    assert out.read_bytes() == b"precious"
+    result = invoke(runner, photo, "-w", tiny_weights, "--force")
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == SIZE
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_two_inputs_with_one_output_name(runner, tiny_weights, tmp_path):
+    write_image(tmp_path / "face.png", seed=1)
+    write_image(tmp_path / "face.jpg", seed=2)
+    result = invoke(runner, tmp_path / "face.png", tmp_path / "face.jpg", "-w", tiny_weights)
+    assert result.exit_code == 1
+    assert "is also the output for" in result.stderr
+    assert (tmp_path / "face_smiling.png").is_file()
+
+
+# --------------------------------------------------------------------------- usage and errors
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{photo}"], "--attr"),
+        (["{photo}", "--attr", "smiling", "--weights", "{weights}"], "exactly one"),
+        (["{photo}", "--attr", "bald"], "unknown attribute"),
+        (["{photo}", "-w", "{weights}", "--strength", "1.5"], "--strength"),
+        (["{photo}", "-w", "{weights}", "--value", "maybe"], "--value"),
+        (["{photo}", "{photo}", "-w", "{weights}", "-o", "{tmp}/x.png"], "single input"),
+        (["{tmp}", "-w", "{weights}", "-o", "{tmp}/x.png"], "single input"),
+        (["{photo}", "-w", "{weights}", "-o", "{tmp}/x.png", "--out-dir", "{tmp}"], "either"),
+        (["{photo}", "-w", "{weights}", "-o", "{tmp}/x.gif"], ".png, .jpg or .webp"),
+        (["{photo}", "-w", "{weights}", "-o", "{tmp}/no/such/x.png"], "does not exist"),
+        (["{photo}", "-w", "{weights}", "-o", "-", "--save-mask"], "--save-mask"),
+        (["{photo}", "-w", "{weights}", "--out-dir", "{photo}"], "not a folder"),
+        (["{tmp}/missing.png", "-w", "{weights}"], "does not exist"),
+        (["-", "{photo}", "-w", "{weights}"], "only input"),
+        (["{photo}", "-w", "{weights}", "--device", "cuda:x"], "--device"),
+        (["{photo}", "-w", "{weights}", "--bogus"], "--bogus"),
+        (["edit"], "Missing argument"),
+        (["donwload", "eyeglasses"], "did you mean 'download'"),
+        (["download"], "--all"),
+    ],
+)
+def test_usage_errors_exit_2(runner, tiny_weights, tmp_path, args, message):
+    photo = write_image(tmp_path / "photo.png")
+    fill = {"photo": photo, "weights": tiny_weights, "tmp": tmp_path}
+    result = invoke(runner, *(a.format(**fill) for a in args))
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.stderr.replace("│", " ").split())  # typer boxes and wraps the message
+    assert message in flat, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_missing_weights_offline_is_one_line(tmp_path):
+    photo = write_image(tmp_path / "photo.jpg")
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    done = run_script(photo, "--attr", "eyeglasses", env=env)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
+    assert "eyeglasses" in stderr and "offline" in stderr and "--weights" in stderr
+    assert "Traceback" not in stderr and done.stdout == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
+
+
+@pytest.mark.parametrize("damage", ["empty folder", "truncated weights", "not a folder"])
+def test_invalid_weights_are_one_line(runner, tiny_weights, tmp_path, damage):
+    photo = write_image(tmp_path / "photo.png")
+    bad = tmp_path / "bad"
+    if damage == "not a folder":
+        bad.write_text("x")
+    else:
+        bad.mkdir()
+        if damage == "truncated weights":
+            shutil.copy(tiny_weights / "config.json", bad)
+            data = (tiny_weights / "model.safetensors").read_bytes()
+            (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
+    result = invoke(runner, photo, "--weights", bad)
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error:")
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "photo_smiling.png").exists()
+
+
+def test_version_and_help(runner):
+    result = invoke(runner, "--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"sagan-edit {sagan_edit.__version__}"
+    result = invoke(runner, "--help")
+    assert result.exit_code == 0
+    assert "edit" in result.stdout and "download" in result.stdout
+    assert "--attr" in invoke(runner, "edit", "--help").stdout
+
+
+# --------------------------------------------------------------------------- download (fake Hub)
+
+
+def test_download_then_edit_offline(runner, fake_hub, hf_home, tiny_weights, tmp_path, monkeypatch):
+    """`download` fills the cache through the real client; editing then works offline."""
+    from huggingface_hub import constants
+
+    fake_hub.add(sagan_edit.PRETRAINED["smiling"], tiny_weights)
+    result = invoke(runner, "download", "smiling", "missing/repo")
+    assert result.exit_code == 1  # the missing repo, reported in one line after the good one
+    folder = Path(result.stdout.strip())
+    assert folder.is_dir() and folder.is_relative_to(hf_home)
+    assert (folder / "model.safetensors").read_bytes() == (
+        tiny_weights / "model.safetensors"
+    ).read_bytes()
+    assert len(error_lines(result.stderr)) == 1 and "missing/repo" in result.stderr
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    fake_hub.clear()
+    photo = write_image(tmp_path / "photo.png")
+    result = invoke(runner, photo, "--attr", "Smiling")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "photo_smiling.png").is_file()
+    assert fake_hub.requests == []
