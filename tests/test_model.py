@@ -102,7 +102,7 @@ def test_batches_list_and_4d_tensor(model):
     assert isinstance(as_list, list) and len(as_list) == 3
     batch = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).float() / 255
     as_tensor = model.edit(batch)
-    for single, a, b in zip(singles, as_list, as_tensor):
+    for single, a, b in zip(singles, as_list, as_tensor, strict=True):
         # Batched and single runs may differ in the last float bit; allow one grey level.
         assert np.abs(np.asarray(a.image).astype(int) - single).max() <= 1
         assert np.abs(np.asarray(b.image).astype(int) - single).max() <= 1
@@ -142,10 +142,11 @@ def test_bad_inputs_raise_one_line_errors(model, tmp_path):
 def test_deterministic_and_thread_safe(model):
     photos = [_photo(120, 90, seed=s) for s in range(4)]
     expected = [np.asarray(model.edit(p).image) for p in photos]
-    assert all(np.array_equal(np.asarray(model.edit(p).image), e) for p, e in zip(photos, expected))
+    for photo, want in zip(photos, expected, strict=True):
+        assert np.array_equal(np.asarray(model.edit(photo).image), want)
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda p: np.asarray(model.edit(p).image), photos * 2))
-    assert all(np.array_equal(r, e) for r, e in zip(results, expected * 2))
+    assert all(np.array_equal(r, e) for r, e in zip(results, expected * 2, strict=True))
 
 
 def test_save_load_round_trip_bf16_and_device(model, tmp_path):

@@ -79,7 +79,7 @@ def test_weights_initialised_normal_002():
 
 
 def test_attribute_changes_the_whole_amn_output():
-    """The constant attribute channel must not be erased by InstanceNorm (see networks docstring)."""
+    """The constant attribute channel must survive InstanceNorm (see the networks docstring)."""
     torch.manual_seed(0)
     g = Generator(base_channels=16, num_residual_blocks=2).eval()
     x = torch.rand(2, 3, 64, 64) * 2 - 1
@@ -92,8 +92,9 @@ def test_attribute_changes_the_whole_amn_output():
 
 
 def test_naive_constant_channel_fades_with_image_size():
-    """Why AttributeInput exists: after Conv(I4) -> IN a constant channel survives in the interior
-    only through the zero-padded borders, so its effect shrinks as the image grows; ours does not."""
+    """Why AttributeInput exists: after Conv(I4) -> IN a constant channel reaches the interior
+    only through the zero-padded borders, so its effect shrinks as the image grows; ours does not.
+    """
     torch.manual_seed(0)
     layer = AttributeInput(3, 8)
     naive_norm = nn.InstanceNorm2d(8)

@@ -44,5 +44,5 @@ def canonical_attribute(name: str, choices: tuple[str, ...] | list[str] | None =
 
 
 def attribute_slug(name: str) -> str:
-    """Lower-case snake form used in aliases, file names and repo ids (``Eyeglasses`` -> ``eyeglasses``)."""
+    """Return the lower-case snake form of a name (``Eyeglasses`` -> ``eyeglasses``)."""
     return _key(name)

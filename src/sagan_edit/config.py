@@ -107,4 +107,3 @@ class SaGANConfig:
             return cls.from_dict(data)
         except InvalidWeightsError as exc:
             raise InvalidWeightsError(f"{path}: {exc}") from None
-

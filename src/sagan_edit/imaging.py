@@ -1,4 +1,4 @@
-"""Image input and output: reading any supported input, the model crop, and full-resolution paste-back.
+"""Image input and output: reading any input, the model crop, and full-resolution paste-back.
 
 The networks run on square ``image_size`` images. A photo of any size is handled so:
 
@@ -28,7 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError
 
-ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor]
+ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor]  # noqa: UP007
 """What `SaGAN.edit` accepts as one image (a (N, 3, H, W) tensor is a batch)."""
 
 
@@ -71,7 +71,9 @@ def load_image(image: ImageInput) -> list[SourceImage]:
                 pil.load()
                 return [_from_pil(pil)]
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise ImageLoadError(f"input bytes are not a readable image ({_first_line(exc)})") from None
+            raise ImageLoadError(
+                f"input bytes are not a readable image ({_first_line(exc)})"
+            ) from None
     if isinstance(image, Image.Image):
         return [_from_pil(image)]
     if isinstance(image, np.ndarray):
@@ -124,7 +126,9 @@ def _from_tensor(tensor: torch.Tensor) -> list[SourceImage]:
     if tensor.ndim == 3:
         tensor = tensor.unsqueeze(0)
     if tensor.ndim != 4 or tensor.shape[1] != 3:
-        raise ImageLoadError(f"image tensors must be (3, H, W) or (N, 3, H, W), got {tuple(tensor.shape)}")
+        raise ImageLoadError(
+            f"image tensors must be (3, H, W) or (N, 3, H, W), got {tuple(tensor.shape)}"
+        )
     if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
         raise ImageLoadError("image tensors must hold values in [0, 1]")
     arrays = (tensor.detach().float().cpu() * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
@@ -132,14 +136,14 @@ def _from_tensor(tensor: torch.Tensor) -> list[SourceImage]:
 
 
 def center_square(width: int, height: int) -> tuple[int, int, int, int]:
-    """Return the (left, top, right, bottom) box of the centred square of side min(width, height)."""
+    """Return the (left, top, right, bottom) box of the centred square of side min(w, h)."""
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     return left, top, left + side, top + side
 
 
 def to_model_input(source: SourceImage, size: int) -> torch.Tensor:
-    """Cut the centred square, resize it to ``size`` and return a (3, size, size) tensor in [-1, 1]."""
+    """Cut the centred square, resize it to ``size``; return a (3, size, size) tensor in [-1, 1]."""
     box = center_square(*source.size)
     crop = Image.fromarray(source.rgb).crop(box)
     if crop.size != (size, size):
@@ -150,7 +154,7 @@ def to_model_input(source: SourceImage, size: int) -> torch.Tensor:
 def composite(
     source: SourceImage, amn_image: torch.Tensor, mask: torch.Tensor, strength: float
 ) -> tuple[Image.Image, Image.Image]:
-    """Paste a model-resolution edit back onto the full-resolution input (module docstring, steps 3-4).
+    """Paste a model-resolution edit onto the full-resolution input (module docstring, steps 3-4).
 
     ``amn_image`` is (3, s, s) in [-1, 1] and ``mask`` is (1, s, s) in [0, 1]. Returns the edited
     image (RGB, or RGBA with the input's alpha) and the 8-bit mask, both of the input's size.

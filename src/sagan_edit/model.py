@@ -65,7 +65,9 @@ def _parse_value(value: bool | int | float | str) -> float:
         return words[value.strip().lower()]
     number = float(value)
     if number not in (0.0, 1.0):
-        raise ValueError(f"value must be True/1 (add the attribute) or False/0 (remove), got {value!r}")
+        raise ValueError(
+            f"value must be True/1 (add the attribute) or False/0 (remove), got {value!r}"
+        )
     return number
 
 
@@ -167,7 +169,7 @@ class SaGAN(nn.Module):
         *,
         model_card: bool = True,
     ) -> Path:
-        """Write ``config.json``, ``model.safetensors`` (the generator) and a ``README.md`` model card.
+        """Write ``config.json``, ``model.safetensors`` (the generator) and a ``README.md`` card.
 
         Files are written atomically; the folder is created if needed. Returns its path.
         """
@@ -216,7 +218,9 @@ class SaGAN(nn.Module):
             token=token,
         )
         if not (folder / CONFIG_NAME).is_file():
-            raise InvalidWeightsError(f"{folder} has no {CONFIG_NAME}; is it a sagan-edit model folder?")
+            raise InvalidWeightsError(
+                f"{folder} has no {CONFIG_NAME}; is it a sagan-edit model folder?"
+            )
         config = SaGANConfig.load(folder / CONFIG_NAME)
         model = cls(config)
         model.load_weights(folder / WEIGHTS_NAME)
@@ -248,7 +252,8 @@ class SaGAN(nn.Module):
             )
         if unexpected:
             raise InvalidWeightsError(
-                f"{path} has {len(unexpected)} tensor(s) the model does not use, e.g. {unexpected[0]!r}"
+                f"{path} has {len(unexpected)} tensor(s) the model does not use, "
+                f"e.g. {unexpected[0]!r}"
             )
         for key, tensor in tensors.items():
             if tensor.shape != expected[key].shape:
@@ -268,12 +273,16 @@ class SaGAN(nn.Module):
         commit_message: str = "Upload SaGAN model",
         **save_kwargs: Any,
     ) -> str:
-        """Save the model to a temporary folder and upload it to ``repo_id``; return the commit URL."""
+        """Save the model to a temporary folder, upload it to ``repo_id``; return the commit URL."""
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, **save_kwargs)
             return push_folder_to_hub(
-                tmp, repo_id, token=token, private=private, revision=revision,
+                tmp,
+                repo_id,
+                token=token,
+                private=private,
+                revision=revision,
                 commit_message=commit_message,
             )

@@ -90,4 +90,3 @@ def render_model_card(config: SaGANConfig) -> str:
         lines.append("")
     lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)
-

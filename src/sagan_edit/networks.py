@@ -80,7 +80,7 @@ class ResidualBlock(nn.Module):
 
 
 class AttributeInput(nn.Module):
-    """Layer L1 of AMN: ``ReLU(IN(Conv_img(I)) + Conv_attr(c))`` with one Conv(I4, O32, K7, P3) weight.
+    """AMN's layer L1: ``ReLU(IN(Conv_img(I)) + Conv_attr(c))``, one Conv(I4, O32, K7, P3) weight.
 
     The attribute's share of the convolution is added after the InstanceNorm, which would
     otherwise subtract it away (see the module docstring).
@@ -89,7 +89,9 @@ class AttributeInput(nn.Module):
     def __init__(self, image_channels: int, out_channels: int) -> None:
         super().__init__()
         self.image_channels = image_channels
-        self.conv = nn.Conv2d(image_channels + 1, out_channels, kernel_size=7, padding=3, bias=False)
+        self.conv = nn.Conv2d(
+            image_channels + 1, out_channels, kernel_size=7, padding=3, bias=False
+        )
         self.norm = _instance_norm(out_channels)
 
     def forward(self, image: Tensor, attribute: Tensor) -> Tensor:
@@ -115,8 +117,9 @@ def _encoder_decoder_body(base: int, num_residual_blocks: int) -> nn.Sequential:
     layers += [ResidualBlock(channels) for _ in range(num_residual_blocks)]  # L5-L8
     for _ in range(3):  # L9-L11
         layers += [
-            nn.ConvTranspose2d(channels, channels // 2, kernel_size=4, stride=2, padding=1,
-                               bias=False),
+            nn.ConvTranspose2d(
+                channels, channels // 2, kernel_size=4, stride=2, padding=1, bias=False
+            ),
             _instance_norm(channels // 2),
             nn.ReLU(inplace=True),
         ]
