@@ -11,12 +11,13 @@ from typing import Any
 import torch
 from PIL import Image
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from .config import CONFIG_NAME, SaGANConfig
 from .errors import InvalidWeightsError
-from .fileio import atomic_path, atomic_write_bytes
+from .fileio import atomic_write_bytes
 from .hub import (
     MODEL_CARD_NAME,
     WEIGHTS_NAME,
@@ -177,8 +178,8 @@ class SaGAN(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         self.config.save(folder)
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(folder / WEIGHTS_NAME) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": "pt", "library": "sagan-edit"})
+        metadata = {"format": "pt", "library": "sagan-edit"}
+        atomic_write_bytes(folder / WEIGHTS_NAME, save_safetensors(tensors, metadata=metadata))
         if model_card:
             atomic_write_bytes(folder / MODEL_CARD_NAME, render_model_card(self.config).encode())
         return folder

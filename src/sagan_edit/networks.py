@@ -1,6 +1,6 @@
 """SaGAN's networks, layer for layer as the paper's Tables 1 and 2.
 
-Generator (Table 1), for ``base_channels=32`` and a 128x128 input::
+Generator (Table 1), for ``base_channels=32`` and a 128x128 input:
 
     layer  AMN (attribute manipulation network)      SAN (spatial attention network)
     L1     Conv(I4, O32, K7, P3, S1), IN, ReLU        Conv(I3, O32, K7, P3, S1), IN, ReLU
