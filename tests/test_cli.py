@@ -131,6 +131,29 @@ def test_strength_zero_returns_the_input_bit_for_bit(runner, tiny_weights, tmp_p
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(photo)))
 
 
+def test_box_edits_only_the_face_region(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png", (90, 70))
+    out = tmp_path / "boxed.png"
+    result = invoke(runner, photo, "-w", tiny_weights, "--box", "10,5,50,45", "-o", out)
+    assert result.exit_code == 0, result.output
+    edited, original = np.asarray(Image.open(out)), np.asarray(Image.open(photo))
+    outside = np.ones(original.shape[:2], bool)
+    outside[5:45, 10:50] = False
+    assert np.array_equal(edited[outside], original[outside])
+    assert not np.array_equal(edited[~outside], original[~outside])
+
+
+def test_box_usage_and_per_file_errors(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png", (90, 70))
+    for bad in ("1,2,3", "a,b,c,d", "0,0,40,30"):
+        result = invoke(runner, photo, "-w", tiny_weights, "--box", bad)
+        assert result.exit_code == 2, (bad, result.output)
+    result = invoke(runner, photo, "-w", tiny_weights, "--box", "50,0,150,100")
+    assert result.exit_code == 1
+    assert error_lines(result.stderr) and "outside" in result.stderr
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("name", "fmt"), [("out.png", "PNG"), ("out.JPG", "JPEG"), ("out.webp", "WEBP")]
 )

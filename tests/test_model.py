@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sagan_edit import EditResult, ImageLoadError, SaGAN, SaGANConfig
+from sagan_edit import EditResult, ImageLoadError, InvalidBoxError, SaGAN, SaGANConfig
 from sagan_edit.model import select_device
 
 
@@ -168,3 +168,17 @@ def test_png_bytes_of_result_round_trip(model):
     buffer = io.BytesIO()
     model.edit(_photo(64, 64)).image.save(buffer, format="PNG")
     assert Image.open(io.BytesIO(buffer.getvalue())).size == (64, 64)
+
+
+def test_box_limits_the_edit_to_the_face_region(model):
+    photo = _photo(300, 200)
+    result = model.edit(photo, box=(40, 20, 140, 120))
+    out, mask = np.asarray(result.image), np.asarray(result.mask)
+    outside = np.ones(mask.shape, bool)
+    outside[20:120, 40:140] = False
+    assert not mask[outside].any()
+    assert np.array_equal(out[outside], photo[outside])
+    assert mask[20:120, 40:140].mean() > 10  # the random model's mask is about 0.5 inside
+    for bad in [(0, 0, 100, 50), (250, 0, 350, 100), (-1, 0, 99, 100), (0, 0, 10)]:
+        with pytest.raises(InvalidBoxError):
+            model.edit(photo, box=bad)

@@ -4,6 +4,7 @@ from .attributes import CELEBA_ATTRIBUTES, PAPER_ATTRIBUTES
 from .config import SaGANConfig
 from .errors import (
     ImageLoadError,
+    InvalidBoxError,
     InvalidWeightsError,
     SaGANError,
     UnknownAttributeError,
@@ -23,6 +24,7 @@ __all__ = [
     "EditResult",
     "Generator",
     "ImageLoadError",
+    "InvalidBoxError",
     "InvalidWeightsError",
     "SaGAN",
     "SaGANConfig",

@@ -53,7 +53,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .attributes import attribute_slug
-from .errors import ImageLoadError, SaGANError
+from .errors import ImageLoadError, InvalidBoxError, SaGANError
 from .fileio import atomic_path
 from .hub import PRETRAINED, resolve_alias, resolve_weights_folder
 from .model import EditResult, SaGAN, select_device
@@ -285,6 +285,14 @@ def edit_command(
             help="Scale of the attention mask: 0 leaves the photo unchanged, 1 is the full edit.",
         ),
     ] = 1.0,
+    box: Annotated[
+        str | None,
+        typer.Option(
+            "--box",
+            metavar="L,T,R,B",
+            help="Square face region to edit, in pixels (default: the centred square).",
+        ),
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -331,6 +339,7 @@ def edit_command(
     exit status is then 1.
     """
     name = _check_edit_options(inputs, attr, weights, output, out_dir, save_mask)
+    edit_options: dict[str, Any] = {"strength": strength, "box": _parse_box(box)}
     check_device(device)
     model = load_model(name, device=device, revision=revision)
     slug = attribute_slug(model.attribute)
@@ -345,7 +354,7 @@ def edit_command(
     console = stderr_console()
     for message in failures:
         print_error(message, console)
-    done = _run_jobs(model, jobs, value.value, strength, batch_size, console, quiet)
+    done = _run_jobs(model, jobs, value.value, edit_options, batch_size, console, quiet)
     failed = len(failures) + len(jobs) - done
     total = len(failures) + len(jobs)
     if failed:
@@ -539,7 +548,7 @@ def _run_jobs(
     model: SaGAN,
     jobs: list[_Job],
     value: str,
-    strength: float,
+    edit_options: dict[str, Any],
     batch_size: int,
     console: Console,
     quiet: bool,
@@ -561,7 +570,7 @@ def _run_jobs(
         for start in range(0, len(jobs), batch_size):
             batch = jobs[start : start + batch_size]
             for job, result in zip(
-                batch, _edit_batch(model, batch, value, strength, console), strict=True
+                batch, _edit_batch(model, batch, value, edit_options, console), strict=True
             ):
                 if result is not None and _write_job(job, result, console):
                     written += 1
@@ -572,26 +581,44 @@ def _run_jobs(
 
 
 def _edit_batch(
-    model: SaGAN, batch: list[_Job], value: str, strength: float, console: Console
+    model: SaGAN, batch: list[_Job], value: str, edit_options: dict[str, Any], console: Console
 ) -> list[EditResult | None]:
     """Edit a batch; when one image in it is unreadable, edit the others one by one."""
     images: list[Any] = [_read_input(job) for job in batch]
     if len(batch) > 1 and all(image is not None for image in images):
         try:
-            return list(model.edit(images, value, strength=strength, batch_size=len(batch)))
-        except ImageLoadError:
+            return list(model.edit(images, value, batch_size=len(batch), **edit_options))
+        except (ImageLoadError, InvalidBoxError):
             pass  # find out which one below
     results: list[EditResult | None] = []
     for job, image in zip(batch, images, strict=True):
         result = None
         if image is not None:
             try:
-                result = model.edit(image, value, strength=strength)  # type: ignore[assignment]
-            except ImageLoadError as exc:
+                result = model.edit(image, value, **edit_options)  # type: ignore[assignment]
+            except (ImageLoadError, InvalidBoxError) as exc:
                 message = str(exc) if job.source is not None else f"{job.label}: {exc}"
                 print_error(message, console)
         results.append(result)
     return results
+
+
+def _parse_box(box: str | None) -> tuple[int, int, int, int] | None:
+    """Parse ``--box L,T,R,B`` into four integers (a usage error otherwise)."""
+    if box is None:
+        return None
+    parts = box.replace(" ", "").split(",")
+    try:
+        left, top, right, bottom = (int(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected four integers L,T,R,B, got {box!r}", param_hint="--box"
+        ) from None
+    if right - left != bottom - top or right <= left or min(left, top) < 0:
+        raise typer.BadParameter(
+            f"{box!r} is not a non-empty square (R-L must equal B-T)", param_hint="--box"
+        )
+    return left, top, right, bottom
 
 
 def _read_input(job: _Job) -> str | bytes | None:

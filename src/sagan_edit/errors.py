@@ -21,3 +21,7 @@ class InvalidWeightsError(SaGANError, ValueError):
 
 class ImageLoadError(SaGANError, ValueError):
     """An input could not be read or understood as an image."""
+
+
+class InvalidBoxError(SaGANError, ValueError):
+    """A face box that is not a square inside the image."""

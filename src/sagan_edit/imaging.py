@@ -4,20 +4,22 @@ The networks run on square ``image_size`` images. A photo of any size is handled
 
 1. it is read as RGB (EXIF orientation applied; RGBA/LA/PA keep their alpha aside; grayscale and
    palette images are converted to RGB);
-2. the **centred square** of side ``min(width, height)`` is cut out and resized to ``image_size``
-   (Lanczos) — faces are expected to be roughly centred, as in CelebA crops;
+2. the face region is cut out and resized to ``image_size`` (Lanczos): a square ``box`` given by
+   the caller, or by default the **centred square** of side ``min(width, height)`` — so a photo
+   whose face is not framed like a CelebA crop needs a ``box`` around the face;
 3. after the model ran, its attention mask is scaled by ``strength``, up-sampled (bilinear) to the
    crop's full size and quantised to 8 bits; AMN's image is up-sampled (bicubic) likewise;
 4. the result is ``input + mask * (amn - input)`` at full resolution, inside the crop only.
 
 Because the composite uses the same 8-bit mask that is returned, every pixel whose mask value is
-0 — including everything outside the square crop — is bit-for-bit the input.
+0 — including everything outside the face region — is bit-for-bit the input.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageLoadError
+from .errors import ImageLoadError, InvalidBoxError
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor]  # noqa: UP007
 """What `SaGAN.edit` accepts as one image (a (N, 3, H, W) tensor is a batch)."""
@@ -135,16 +137,36 @@ def _from_tensor(tensor: torch.Tensor) -> list[SourceImage]:
     return [SourceImage(a.numpy().copy()) for a in arrays]
 
 
-def center_square(width: int, height: int) -> tuple[int, int, int, int]:
+Box = tuple[int, int, int, int]
+"""A square face region (left, top, right, bottom) in pixels, right and bottom exclusive."""
+
+
+def center_square(width: int, height: int) -> Box:
     """Return the (left, top, right, bottom) box of the centred square of side min(w, h)."""
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     return left, top, left + side, top + side
 
 
-def to_model_input(source: SourceImage, size: int) -> torch.Tensor:
-    """Cut the centred square, resize it to ``size``; return a (3, size, size) tensor in [-1, 1]."""
-    box = center_square(*source.size)
+def face_box(source: SourceImage, box: Sequence[int] | None) -> Box:
+    """Check a user-given face box against the image, or default to the centred square."""
+    width, height = source.size
+    if box is None:
+        return center_square(width, height)
+    if len(box) != 4:
+        raise InvalidBoxError(f"box must be (left, top, right, bottom), got {tuple(box)}")
+    left, top, right, bottom = (int(v) for v in box)
+    if right - left != bottom - top or right <= left:
+        raise InvalidBoxError(
+            f"box {tuple(box)} must be a non-empty square (right-left == bottom-top)"
+        )
+    if left < 0 or top < 0 or right > width or bottom > height:
+        raise InvalidBoxError(f"box {tuple(box)} lies outside the {width}x{height} image")
+    return left, top, right, bottom
+
+
+def to_model_input(source: SourceImage, size: int, box: Box) -> torch.Tensor:
+    """Cut ``box``, resize it to ``size``; return a (3, size, size) tensor in [-1, 1]."""
     crop = Image.fromarray(source.rgb).crop(box)
     if crop.size != (size, size):
         crop = crop.resize((size, size), Image.Resampling.LANCZOS)
@@ -152,7 +174,7 @@ def to_model_input(source: SourceImage, size: int) -> torch.Tensor:
 
 
 def composite(
-    source: SourceImage, amn_image: torch.Tensor, mask: torch.Tensor, strength: float
+    source: SourceImage, box: Box, amn_image: torch.Tensor, mask: torch.Tensor, strength: float
 ) -> tuple[Image.Image, Image.Image]:
     """Paste a model-resolution edit onto the full-resolution input (module docstring, steps 3-4).
 
@@ -160,7 +182,7 @@ def composite(
     image (RGB, or RGBA with the input's alpha) and the 8-bit mask, both of the input's size.
     """
     width, height = source.size
-    left, top, right, bottom = center_square(width, height)
+    left, top, right, bottom = box
     side = right - left
     mask = (mask.float() * strength).clamp(0, 1).unsqueeze(0)
     amn = amn_image.float().add(1).mul(127.5).unsqueeze(0)

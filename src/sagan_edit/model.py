@@ -24,7 +24,15 @@ from .hub import (
     push_folder_to_hub,
     resolve_weights_folder,
 )
-from .imaging import ImageInput, SourceImage, composite, load_image, to_model_input
+from .imaging import (
+    Box,
+    ImageInput,
+    SourceImage,
+    composite,
+    face_box,
+    load_image,
+    to_model_input,
+)
 from .model_card import render_model_card
 from .networks import Generator, GeneratorOutput
 
@@ -114,6 +122,7 @@ class SaGAN(nn.Module):
         value: bool | int | float | str = True,
         *,
         strength: float = 1.0,
+        box: Sequence[int] | None = None,
         batch_size: int = 8,
     ) -> EditResult | list[EditResult]:
         """Edit one image or a batch towards ``value`` of the model's attribute.
@@ -124,6 +133,10 @@ class SaGAN(nn.Module):
             value: target attribute value: True/1/"add" adds it, False/0/"remove" removes it.
             strength: in [0, 1], scales the attention mask: 0 returns the input unchanged, 1 applies
                 the model's full edit.
+            box: the square face region ``(left, top, right, bottom)`` to edit, framed like the
+                training crops (for CelebA-HQ models: the whole head, eyes a little above the
+                middle); the same box is used for every image of a batch. Default: the centred
+                square of each image. Nothing outside the box changes.
             batch_size: images per forward pass.
 
         Returns:
@@ -141,24 +154,28 @@ class SaGAN(nn.Module):
         )
         inputs = list(image) if isinstance(image, (list, tuple)) else [image]
         sources: list[SourceImage] = [s for item in inputs for s in load_image(item)]
-        results = [
-            result
-            for start in range(0, len(sources), batch_size)
-            for result in self._edit_batch(sources[start : start + batch_size], target, strength)
-        ]
+        boxes = [face_box(source, box) for source in sources]
+        results = []
+        for start in range(0, len(sources), batch_size):
+            chunk = slice(start, start + batch_size)
+            results += self._edit_batch(sources[chunk], boxes[chunk], target, strength)
         return results if batched else results[0]
 
     def _edit_batch(
-        self, sources: list[SourceImage], target: float, strength: float
+        self, sources: list[SourceImage], boxes: list[Box], target: float, strength: float
     ) -> list[EditResult]:
         size = self.config.image_size
-        batch = torch.stack([to_model_input(s, size) for s in sources])
+        batch = torch.stack(
+            [to_model_input(s, size, b) for s, b in zip(sources, boxes, strict=True)]
+        )
         batch = batch.to(device=self.device, dtype=self.dtype)
         attribute = torch.full((len(sources),), target, device=self.device, dtype=self.dtype)
         output = self.generator(batch, attribute)
         results = []
         for i, source in enumerate(sources):
-            edited, mask = composite(source, output.amn_image[i], output.mask[i], strength)
+            edited, mask = composite(
+                source, boxes[i], output.amn_image[i], output.mask[i], strength
+            )
             results.append(EditResult(edited, mask, source.name))
         return results
 
