@@ -714,6 +714,186 @@ def download_command(
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------- train
+
+
+@app.command("train")
+def train_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            show_default=False,
+            help="Run folder: log.jsonl, samples/, checkpoints/ and the Hub-ready model/.",
+        ),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            show_default=False,
+            help="Training images: a CelebA or CelebA-HQ folder, a folder of images with a "
+            "labels CSV (or the CSV), or a packed folder. Required unless --resume.",
+        ),
+    ] = None,
+    attr: Annotated[
+        str | None,
+        typer.Option(
+            "--attr",
+            "-a",
+            show_default=False,
+            help="Attribute to learn, any spelling (`Eyeglasses`, `mouth_slightly_open`). "
+            "Required unless --resume.",
+        ),
+    ] = None,
+    steps: Annotated[
+        int, typer.Option("--steps", min=0, help="Generator steps (3 D steps each).")
+    ] = 20_000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Images per batch and process.")
+    ] = 16,
+    image_size: Annotated[
+        int, typer.Option("--image-size", min=8, help="Training resolution (multiple of 8).")
+    ] = 128,
+    base_channels: Annotated[
+        int, typer.Option("--base-channels", min=1, help="First-layer channels of G and D.")
+    ] = 32,
+    residual_blocks: Annotated[
+        int, typer.Option("--residual-blocks", min=0, help="Residual blocks in AMN and SAN.")
+    ] = 4,
+    disc_layers: Annotated[
+        int,
+        typer.Option(
+            "--disc-layers", min=1, help="Stride-2 layers of D (image size / 2**N must be whole)."
+        ),
+    ] = 6,
+    lr: Annotated[
+        float, typer.Option("--lr", min=0.0, help="Adam learning rate of G and D.")
+    ] = 2e-4,
+    data_format: Annotated[
+        str | None,
+        typer.Option(
+            "--data-format",
+            help="celeba, celebahq, folder or packed (default: recognised from --data).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out from its newest checkpoint; options not given "
+            "keep that run's values.",
+        ),
+    ] = False,
+    device: Annotated[
+        str, typer.Option("--device", help="`auto` (CUDA, MPS, CPU), `cpu`, `cuda`, `cuda:1`...")
+    ] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of weights and data order.")] = 0,
+    precision: Annotated[
+        str, typer.Option("--precision", help="fp32, or bf16 autocast (CPU and CUDA).")
+    ] = "fp32",
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Channels-last memory format.")
+    ] = False,
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="Run G and D through torch.compile.")
+    ] = False,
+    num_workers: Annotated[
+        int, typer.Option("--num-workers", min=0, help="DataLoader worker processes.")
+    ] = 0,
+    log_every: Annotated[
+        int, typer.Option("--log-every", min=1, help="Log (and progress line) every N steps.")
+    ] = 10,
+    sample_every: Annotated[
+        int, typer.Option("--sample-every", min=0, help="Sample grid every N steps (0: at end).")
+    ] = 500,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=0, help="Checkpoint every N steps (0: at end).")
+    ] = 1000,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option("--push-to-hub", help="Upload the finished model to this Hub repo id."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Train a SaGAN model with the paper's settings (Adam 2e-4, batch 16, 3 D steps per G step).
+
+    Writes `OUT/log.jsonl`, `OUT/samples/`, `OUT/checkpoints/` and, at the end, the Hub-ready
+    folder `OUT/model/`, whose path is printed on stdout. Several GPUs: run this command under
+    `torchrun --nproc-per-node N` (`--batch-size` is per process).
+    """
+    import dataclasses
+    import json
+
+    from .data import FORMATS
+    from .train import CONFIG_NAME, TrainConfig, find_latest_checkpoint, run_training
+
+    if data_format is not None and data_format not in FORMATS:
+        raise typer.BadParameter(
+            f"{data_format!r} is not one of {', '.join(FORMATS)}", param_hint="'--data-format'"
+        )
+    if not resume and (data is None or attr is None):
+        raise typer.BadParameter(
+            "--data and --attr are required (unless --resume)", param_hint="'--data' / '--attr'"
+        )
+    if data is not None and not os.path.exists(data):
+        raise typer.BadParameter(f"{data!r} does not exist", param_hint="'--data'")
+    check_device(device)
+    settings: dict[str, Any] = dict(
+        attribute=attr, steps=steps, batch_size=batch_size, image_size=image_size,
+        base_channels=base_channels, disc_base_channels=base_channels,
+        num_residual_blocks=residual_blocks, disc_layers=disc_layers, g_lr=lr, d_lr=lr,
+        seed=seed, device=device, precision=precision, channels_last=channels_last,
+        compile=compile_model, num_workers=num_workers, log_every=log_every,
+        sample_every=sample_every, checkpoint_every=checkpoint_every, data=data,
+        data_format=data_format,
+    )  # fmt: skip
+    if resume:
+        if find_latest_checkpoint(out) is None:
+            raise typer.BadParameter(f"{str(out)!r} holds no checkpoint", param_hint="'--resume'")
+        saved_file = out / CONFIG_NAME
+        if saved_file.is_file():
+            saved = json.loads(saved_file.read_text(encoding="utf-8"))
+            names = {"attr": ["attribute"], "lr": ["g_lr", "d_lr"], "compile_model": ["compile"],
+                     "base_channels": ["base_channels", "disc_base_channels"],
+                     "residual_blocks": ["num_residual_blocks"]}  # fmt: skip
+            for option in ctx.params:
+                source = ctx.get_parameter_source(option)
+                if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+                    for key in names.get(option, [option]):
+                        if key in saved and key in settings:
+                            settings[key] = saved[key]
+    elif find_latest_checkpoint(out) is not None:
+        raise typer.BadParameter(
+            f"{str(out)!r} already holds a run; pass --resume to continue it or choose another "
+            "folder",
+            param_hint="'--out'",
+        )
+    try:
+        config = TrainConfig(**settings)
+    except ValueError as exc:
+        raise typer.BadParameter(one_line(exc)) from None
+    console = stderr_console()
+    if not quiet and os.environ.get("RANK", "0") == "0":  # torchrun: one banner, not one per rank
+        shown = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        console.print(
+            "training " + ", ".join(f"{k}={v}" for k, v in shown.items() if v not in (None, ())),
+            markup=False,
+        )
+    with library_errors():
+        try:
+            result = run_training(config, out, resume=resume, push_to_hub=push_to_hub, quiet=quiet)
+        except KeyboardInterrupt:
+            print_error(f"interrupted; continue with --resume (checkpoints in {out})", console)
+            raise typer.Exit(130) from None
+    if result.model_dir is not None:
+        if push_to_hub and not quiet:
+            console.print(f"pushed to the Hub: {push_to_hub}", markup=False)
+        typer.echo(str(result.model_dir))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``sagan-edit`` command line (the console script's entry point)."""
     app(args=list(argv) if argv is not None else None, prog_name="sagan-edit")

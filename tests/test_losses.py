@@ -1,0 +1,116 @@
+"""Known answers for SaGAN's losses (sagan_edit.losses)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sagan_edit.losses import (
+    attribute_loss,
+    critic_loss_fake,
+    critic_loss_real,
+    generator_adversarial_loss,
+    gradient_penalty,
+    gradient_penalty_at,
+    interpolate,
+    reconstruction_loss,
+)
+
+
+def linear_critic(weight: torch.Tensor, bias: float = 0.5):
+    """D(x) = <w, x> + b per image: its input gradient is w everywhere, of norm ||w||."""
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return (x * weight).flatten(1).sum(1) + bias
+
+    return critic
+
+
+@pytest.mark.parametrize("norm", [0.25, 1.0, 3.0])
+def test_gradient_penalty_of_linear_critic_is_squared_norm_gap(norm: float) -> None:
+    torch.manual_seed(0)
+    w = torch.randn(3, 8, 8)
+    w = (w * norm / w.norm()).requires_grad_(True)
+    real, fake = torch.randn(5, 3, 8, 8), torch.randn(5, 3, 8, 8)
+    penalty = gradient_penalty(linear_critic(w), real, fake)
+    assert penalty.item() == pytest.approx((norm - 1) ** 2, abs=1e-5)
+    # create_graph: the penalty reaches w; d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    penalty.backward()
+    expected = 2 * (norm - 1) * w.detach() / norm
+    torch.testing.assert_close(w.grad, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_gradient_penalty_of_patch_critic_uses_gradient_of_map_sum() -> None:
+    # Two patch scores, each linear with weight w1, w2: the gradient of their sum is w1 + w2.
+    w1 = torch.zeros(1, 4, 4)
+    w2 = torch.zeros(1, 4, 4)
+    w1[0, 0, 0], w2[0, 3, 3] = 3.0, 4.0  # ||w1 + w2|| = 5
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([(x * w1).flatten(1).sum(1), (x * w2).flatten(1).sum(1)], 1).view(
+            -1, 1, 1, 2
+        )
+
+    points = torch.randn(3, 1, 4, 4)
+    assert gradient_penalty_at(critic, points).item() == pytest.approx(16.0)
+
+
+def test_gradient_penalty_is_per_image() -> None:
+    # D(x) = a_i-dependent: x^2 summed gives gradient 2x, norm 2||x_i||, a different value per image
+    points = torch.stack([torch.full((1, 2, 2), 0.25), torch.full((1, 2, 2), 1.0)])
+    penalty = gradient_penalty_at(lambda x: (x**2).flatten(1).sum(1), points)
+    norms = torch.tensor([2 * 0.25 * 2, 2 * 1.0 * 2])  # 2 * value * sqrt(4 pixels)
+    assert penalty.item() == pytest.approx(((norms - 1) ** 2).mean().item())
+
+
+def test_interpolates_lie_on_the_segments() -> None:
+    gen = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(64, 3, 4, 4), torch.randn(64, 3, 4, 4)
+    points = interpolate(real, fake, generator=gen)
+    alpha = (points - fake).flatten(1) / (real - fake).flatten(1)
+    assert torch.allclose(alpha, alpha[:, :1].expand_as(alpha), atol=1e-3)  # one alpha per image
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert alpha[:, 0].std() > 0.2  # uniform on [0, 1]: std 0.29
+    with pytest.raises(ValueError, match="differ in shape"):
+        interpolate(real, fake[:3])
+
+
+def test_wgan_losses() -> None:
+    src = torch.tensor([[1.0, 3.0], [-2.0, 6.0]])
+    assert critic_loss_real(src).item() == -2.0
+    assert critic_loss_fake(src).item() == 2.0
+    assert generator_adversarial_loss(src).item() == -2.0
+
+
+def test_attribute_loss_is_bce_with_logits() -> None:
+    logits = torch.tensor([0.0, 2.0, -3.0])
+    target = torch.tensor([1.0, 1.0, 0.0])
+    expected = (
+        -(math.log(0.5) + math.log(1 / (1 + math.exp(-2))) + math.log(1 - 1 / (1 + math.exp(3))))
+        / 3
+    )
+    assert attribute_loss(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    # low-precision logits are scored in float32
+    out = attribute_loss(logits.bfloat16(), target)
+    assert out.dtype == torch.float32
+    assert out.item() == pytest.approx(
+        F.binary_cross_entropy_with_logits(logits.bfloat16().float(), target).item()
+    )
+
+
+def test_attribute_loss_prefers_the_right_sign() -> None:
+    target = torch.ones(4)
+    assert attribute_loss(torch.full((4,), 5.0), target) < attribute_loss(torch.zeros(4), target)
+    assert attribute_loss(torch.full((4,), -5.0), target) > attribute_loss(torch.zeros(4), target)
+
+
+def test_reconstruction_loss_is_mean_absolute_error() -> None:
+    a = torch.zeros(2, 3, 2, 2)
+    b = torch.zeros(2, 3, 2, 2)
+    b[0, 0, 0, 0] = 2.4
+    b[1, 2, 1, 1] = -1.2
+    assert reconstruction_loss(a, b).item() == pytest.approx(3.6 / 24)
+    assert reconstruction_loss(b.bfloat16(), a).dtype == torch.float32

@@ -1,0 +1,593 @@
+"""The trainer: paper preset, exact resume, logs, samples, export, bf16, DDP and learning itself."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from PIL import Image
+from typer.testing import CliRunner
+
+from sagan_edit import SaGAN
+from sagan_edit.cli import app
+from sagan_edit.losses import gradient_penalty
+from sagan_edit.train import (
+    PAPER_PRESET,
+    IndexStream,
+    NonFiniteLossError,
+    SyntheticMarkDataset,
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    find_latest_checkpoint,
+    init_distributed,
+    run_training,
+)
+
+#: A network small enough for many steps per second: 16x16 images, 4 channels, no residual block.
+TINY = dict(
+    image_size=16,
+    base_channels=4,
+    num_residual_blocks=0,
+    disc_base_channels=4,
+    disc_layers=2,
+    batch_size=4,
+    sample_every=0,
+    checkpoint_every=0,
+    log_every=1,
+    num_samples=4,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Run this module's tiny networks on one thread (restored after).
+
+    They are so small that torch's per-op overhead dominates, and on a busy 2-core machine a
+    second thread mostly waits for a core.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(**changes: Any) -> TrainConfig:
+    return TrainConfig(**{**TINY, **changes})
+
+
+def state_tensors(trainer: Trainer) -> dict[str, torch.Tensor]:
+    """Every tensor of the trained state: both networks and both optimizers' moments."""
+    out = {f"G.{k}": v for k, v in trainer.generator.state_dict().items()}
+    out.update({f"D.{k}": v for k, v in trainer.discriminator.state_dict().items()})
+    for name, opt in (("gopt", trainer.g_optimizer), ("dopt", trainer.d_optimizer)):
+        for i, state in opt.state_dict()["state"].items():
+            for key, value in state.items():
+                out[f"{name}.{i}.{key}"] = torch.as_tensor(value)
+    return out
+
+
+def assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+# ------------------------------------------------------------------------------- config
+
+
+def test_paper_preset_is_the_papers_settings() -> None:
+    p = PAPER_PRESET
+    assert p == TrainConfig()
+    assert (p.g_lr, p.d_lr, p.beta1, p.beta2) == (2e-4, 2e-4, 0.5, 0.999)
+    assert (p.batch_size, p.n_critic) == (16, 3)
+    assert (p.lambda_gp, p.lambda_cls, p.lambda_rec_dual, p.lambda_rec_id) == (10, 1, 20, 100)
+    assert (p.image_size, p.base_channels, p.num_residual_blocks) == (128, 32, 4)
+    assert (p.disc_base_channels, p.disc_layers) == (32, 6)
+    assert p.precision == "fp32"
+
+
+def test_config_round_trips_through_json() -> None:
+    config = tiny_config(attribute="mouth_slightly_open", datasets=("CelebA",), precision="bf16")
+    assert config.attribute == "Mouth_Slightly_Open"
+    data = json.loads(json.dumps(config.to_dict()))
+    assert TrainConfig.from_dict(data) == config
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainConfig.from_dict({**data, "lr": 1})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"precision": "fp16"}, "precision"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"g_lr": 0.0}, "g_lr"),
+        ({"lambda_gp": -1.0}, "lambda_gp"),
+        ({"image_size": 20}, "multiple of 8"),
+        ({"image_size": 24, "disc_layers": 4}, "disc_layers"),
+        ({"lr_decay_fraction": 2.0}, "lr_decay_fraction"),
+    ],
+)
+def test_config_rejects_bad_settings(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**changes)
+
+
+def test_learning_rate_schedule_decays_linearly_over_the_last_half() -> None:
+    config = TrainConfig(steps=100)
+    scales = [config.learning_rate_scale(s) for s in (0, 49, 50, 75, 99)]
+    assert scales == [1.0, 1.0, 1.0, 0.5, pytest.approx(0.02)]
+    assert TrainConfig(steps=100, lr_decay_fraction=0).learning_rate_scale(99) == 1.0
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+def test_index_stream_is_seeded_restartable_and_split_between_ranks() -> None:
+    stream = IndexStream(10, 4, seed=3)
+    batches = [b for b, _ in zip(stream, range(10), strict=False)]
+    flat = [i for b in batches for i in b]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    assert flat[:10] != flat[10:20]  # a new permutation each pass
+    assert batches == [b for b, _ in zip(IndexStream(10, 4, seed=3), range(10), strict=False)]
+    assert batches[0] != next(iter(IndexStream(10, 4, seed=4)))
+    # restarting at batch 6 continues exactly
+    restarted = IndexStream(10, 4, seed=3, start_batch=6)
+    assert [b for b, _ in zip(restarted, range(4), strict=False)] == batches[6:10]
+    # two ranks of batch 2 share out the single-process batches of 4
+    ranks = [IndexStream(10, 2, seed=3, rank=r, world_size=2) for r in (0, 1)]
+    assert [ranks[0].batch(k) + ranks[1].batch(k) for k in range(10)] == batches
+
+
+def test_trainer_accepts_any_dataset_and_flips_deterministically(tmp_path: Path) -> None:
+    class Plain(torch.utils.data.Dataset):  # no .batch(), numpy labels
+        def __init__(self) -> None:
+            self.data = SyntheticMarkDataset(8, 16, seed=5)
+
+        def __len__(self) -> int:
+            return len(self.data)
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
+            return self.data.images[i], np.float32(self.data.labels[i])
+
+    seen = []
+    for _ in range(2):
+        trainer = Trainer(tiny_config(), Plain(), tmp_path, quiet=True)
+        seen.append([trainer.next_batch() for _ in range(3)])
+    for (xa, ya), (xb, yb) in zip(*seen, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    images = torch.cat([x for x, _ in seen[0]])
+    source = SyntheticMarkDataset(8, 16, seed=5).images
+    flipped = [any(torch.equal(im, s.flip(-1)) and not torch.equal(im, s) for s in source)
+               for im in images]  # fmt: skip
+    assert 0 < sum(flipped) < len(flipped)
+
+
+# ----------------------------------------------------------------------- resume, checkpoints
+
+
+def run_steps(out: Path, steps: int, resume: bool = False, **changes: Any) -> Trainer:
+    data = SyntheticMarkDataset(12, 16, seed=0)  # 12 images, batch 4: passes end mid-iteration
+    trainer = Trainer(tiny_config(steps=steps, **changes), data, out, quiet=True)
+    if resume:
+        trainer.load_checkpoint(out)
+    trainer.fit(export=False)
+    return trainer
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path: Path, num_workers: int) -> None:
+    straight = run_steps(tmp_path / "straight", 4, num_workers=num_workers)
+    run_steps(tmp_path / "resumed", 2, num_workers=num_workers)
+    resumed = run_steps(tmp_path / "resumed", 4, resume=True, num_workers=num_workers)
+    assert resumed.step == straight.step == 4
+    assert resumed.batches == straight.batches == 12
+    assert_identical(state_tensors(straight), state_tensors(resumed))
+    # the log reads as one run
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed/log.jsonl").open()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_checkpoint_holds_everything_and_resume_drops_later_log_records(tmp_path: Path) -> None:
+    run_steps(tmp_path, 3, checkpoint_every=2, keep_checkpoints=1)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000003.pt"]
+    state = torch.load(find_latest_checkpoint(tmp_path), weights_only=True)
+    assert state["step"] == 3 and state["batches"] == 9
+    for key in ("generator", "discriminator", "g_optimizer", "d_optimizer", "train_config"):
+        assert state[key]
+    (rng,) = state["rng"]
+    assert {"python", "numpy", "torch"} <= set(rng)
+    # a run resumed from step 2 keeps records 1-2 only, then adds its own
+    run_steps(tmp_path / "b", 3, checkpoint_every=2, keep_checkpoints=0)
+    (tmp_path / "b/checkpoints/step_0000003.pt").unlink()
+    trainer = Trainer(
+        tiny_config(steps=3), SyntheticMarkDataset(12, 16), tmp_path / "b", quiet=True
+    )
+    trainer.load_checkpoint(tmp_path / "b")
+    assert trainer.step == 2
+    assert [json.loads(x)["step"] for x in (tmp_path / "b/log.jsonl").open()] == [1, 2]
+
+
+def test_resume_refuses_other_network_settings(tmp_path: Path) -> None:
+    run_steps(tmp_path, 1)
+    trainer = Trainer(tiny_config(base_channels=8), SyntheticMarkDataset(4, 16), tmp_path / "x")
+    with pytest.raises(TrainingError, match="base_channels=4"):
+        trainer.load_checkpoint(tmp_path)
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        trainer.load_checkpoint(tmp_path / "x")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainingError, match="not a readable checkpoint"):
+        trainer.load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(12, 16)
+    trainer = Trainer(tiny_config(steps=2, checkpoint_every=2), data, tmp_path, quiet=True)
+    trainer.fit(export=False)
+    good = tmp_path / "checkpoints/step_0000002.pt"
+    before = good.read_bytes()
+    data.images[:] = float("nan")  # every later batch is poisoned
+    trainer = Trainer(
+        tiny_config(steps=6, checkpoint_every=2, log_every=3), data, tmp_path, quiet=True
+    )
+    trainer.load_checkpoint(tmp_path)
+    with pytest.raises(NonFiniteLossError, match=r"G steps 3 and 3 .*step_0000002\.pt \(step 2\)"):
+        trainer.fit()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [good.name]
+    assert good.read_bytes() == before
+    assert not (tmp_path / "model").exists()
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def test_fit_writes_logs_samples_checkpoint_and_a_loadable_model(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(8, 16)
+    config = tiny_config(steps=2, sample_every=1, datasets=("synthetic",), data="toy bars")
+    result = Trainer(config, data, tmp_path, quiet=True).fit()
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").open()]
+    assert [r["step"] for r in records] == [1, 2]
+    for key in ("D/loss_real", "D/loss_fake", "D/loss_gp", "D/loss_cls", "D/loss",
+                "G/loss_fake", "G/loss_cls", "G/loss_rec_dual", "G/loss_rec_id", "G/loss",
+                "G/mask_mean", "steps_per_s", "data_s_per_step"):  # fmt: skip
+        assert all(math.isfinite(r[key]) for r in records), key
+    assert 0 < records[-1]["G/mask_mean"] < 1
+    assert TrainConfig.from_dict(json.loads((tmp_path / "train_config.json").read_text())) == config
+    # sample grid: 4 images x (input, mask, add, residual, remove, residual), 2-pixel gaps
+    grid = Image.open(tmp_path / "samples/step_0000002.png")
+    assert grid.size == (6 * 18 + 2, 4 * 18 + 2)
+    assert result.checkpoint == tmp_path / "checkpoints/step_0000002.pt"
+    # the Hub-ready folder loads and holds the trained generator
+    model = SaGAN.from_pretrained(result.model_dir, device="cpu")
+    trained = Trainer(config, data, tmp_path / "again", quiet=True)
+    trained.load_checkpoint(tmp_path)
+    assert_identical(
+        {k: v for k, v in model.generator.state_dict().items()},
+        trained.generator.state_dict(),
+    )
+    extra = model.config.extra
+    assert set(extra) == {"description", "datasets", "license", "training"}
+    assert extra["training"]["generator steps"] == 2
+    assert extra["datasets"] == ["synthetic"]
+    card = (result.model_dir / "README.md").read_text()
+    assert "| generator steps | 2 |" in card and "final G/loss_rec_id" in card
+
+
+def test_bf16_autocast_trains_and_keeps_the_gradient_penalty_in_float32(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(8, 16)
+    trainer = Trainer(tiny_config(precision="bf16", steps=2), data, tmp_path, quiet=True)
+    result = trainer.fit(export=False)
+    assert all(math.isfinite(v) for v in result.metrics.values())
+    real, label = trainer.next_batch()
+    fake = trainer.generator(real, 1 - label).image.detach()
+    torch.manual_seed(7)
+    _, metrics = trainer.discriminator_losses(real, label, fake)
+    torch.manual_seed(7)  # same interpolation points, computed in plain fp32 eager
+    with torch.autocast("cpu", enabled=False):
+        expected = gradient_penalty(lambda x: trainer.discriminator(x).src, real, fake)
+    assert metrics["D/loss_gp"].dtype == torch.float32
+    assert torch.equal(metrics["D/loss_gp"], expected)
+
+
+def test_channels_last_matches_the_default_layout(tmp_path: Path) -> None:
+    a = run_steps(tmp_path / "a", 2, channels_last=False)
+    b = run_steps(tmp_path / "b", 2, channels_last=True)
+    for key, value in state_tensors(a).items():
+        torch.testing.assert_close(state_tensors(b)[key], value, atol=1e-4, rtol=1e-3, msg=key)
+
+
+@pytest.mark.slow
+def test_torch_compile_option_trains(tmp_path: Path) -> None:
+    result = run_steps(tmp_path, 2, compile=True)
+    assert result.step == 2 and all(math.isfinite(v) for v in result.last_metrics.values())
+
+
+def test_run_training_needs_data(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="no training data"):
+        run_training(tiny_config(), tmp_path)
+
+
+def test_run_training_resumes_and_pushes_the_exported_model(tmp_path: Path, monkeypatch) -> None:
+    pushed: dict[str, Any] = {}
+
+    def fake_push(self: SaGAN, repo_id: str, **kwargs: Any) -> str:
+        pushed.update(repo=repo_id, state=self.generator.state_dict(), extra=self.config.extra)
+        return f"https://hub/{repo_id}/commit/1"
+
+    monkeypatch.setattr(SaGAN, "push_to_hub", fake_push)
+    data = SyntheticMarkDataset(8, 16)
+    run_training(tiny_config(steps=1), tmp_path, dataset=data, quiet=True)
+    with pytest.raises(TrainingError, match="already holds a run"):
+        run_training(tiny_config(steps=2), tmp_path, dataset=data, quiet=True)
+    result = run_training(
+        tiny_config(steps=2), tmp_path, dataset=data, resume=True, push_to_hub="me/toy", quiet=True
+    )
+    assert result.step == 2 and pushed["repo"] == "me/toy"
+    assert pushed["extra"]["training"]["generator steps"] == 2
+    exported = SaGAN.from_pretrained(result.model_dir, device="cpu").generator.state_dict()
+    assert_identical(exported, pushed["state"])
+
+
+# ------------------------------------------------------------------- it learns: synthetic marks
+
+#: The synthetic check's run (2-2.5 CPU minutes on one core): the smallest setup we found that
+#: learns reliably. At 16x16 the attention mask sometimes stayed collapsed (near 0, where the
+#: identity loss lambda_2 = 100 pushes it first) for 500+ steps; at 32x32 it localised within
+#: ~200 steps for every seed tried. Batch 8 rather than 16: the mask's escape from that collapse
+#: takes a number of updates more than a number of images, so 500 steps of 8 beat 300 of 16
+#: (seed 0 had not learned to add the bar at 300 x 16). lr 1e-3 instead of the paper's 2e-4: at
+#: 2e-4 the mask starts to move only after ~300-600 steps, too long for the test suite.
+SYNTHETIC = dict(
+    image_size=32,
+    base_channels=8,
+    num_residual_blocks=1,
+    disc_base_channels=8,
+    disc_layers=3,
+    batch_size=8,
+    g_lr=1e-3,
+    d_lr=1e-3,
+    steps=500,
+    log_every=50,
+    sample_every=0,
+    checkpoint_every=0,
+    num_samples=8,
+)
+SYNTHETIC_DATA = dict(image_size=32, mark_value=0.8, bar_height=8)  # bar: rows 8-15, cols 8-23
+
+
+def synthetic_scores(generator: torch.nn.Module, data: SyntheticMarkDataset) -> dict[str, float]:
+    """How well ``generator`` adds and removes the bar of held-out images ``data``.
+
+    ``inside``: share of the attention mask's mass inside the bar's region (a uniform mask gives
+    the region's area, 12.5 %); ``add_error``/``remove_error``: mean |edit - target| in the region
+    for bars added to negatives / removed from positives, as a fraction of that error before the
+    edit; ``outside_change``: mean |edit - input| outside the region; ``identity_change``: mean
+    |G(I, c_g) - I| over whole images (editing to the current label must change nothing).
+    """
+    region = data.region_mask()
+    images, labels = data.images, data.labels
+    pos, neg = labels > 0.5, labels <= 0.5
+    with torch.no_grad():
+        generator.eval()
+        add, remove = generator(images[neg], 1.0), generator(images[pos], 0.0)
+        same = generator(images, labels)
+    mask = torch.cat([add.mask, remove.mask])[:, 0]
+    add_target = data.with_mark(data.clean[neg], 1.0)
+
+    def region_error(edited: torch.Tensor, target: torch.Tensor) -> float:
+        return (edited - target).abs()[:, :, region].mean().item()
+
+    changes = torch.cat([(add.image - images[neg]).abs(), (remove.image - images[pos]).abs()])
+    return {
+        "inside": (mask[:, region].sum() / mask.sum()).item(),
+        "mask_in": mask[:, region].mean().item(),
+        "mask_out": mask[:, ~region].mean().item(),
+        "add_error": region_error(add.image, add_target) / region_error(images[neg], add_target),
+        "remove_error": region_error(remove.image, data.clean[pos])
+        / region_error(images[pos], data.clean[pos]),
+        "outside_change": changes[:, :, ~region].mean().item(),
+        "identity_change": (same.image - images).abs().mean().item(),
+    }
+
+
+def train_synthetic(out: Path, seed: int = 0, **changes: Any) -> tuple[Trainer, dict[str, float]]:
+    """Train the synthetic check's run; return the trainer and its held-out scores."""
+    train = SyntheticMarkDataset(512, seed=seed, **SYNTHETIC_DATA)
+    held_out = SyntheticMarkDataset(64, seed=10_000 + seed, **SYNTHETIC_DATA)
+    config = TrainConfig(**{**SYNTHETIC, "seed": seed, **changes})
+    trainer = Trainer(config, train, out, sample_dataset=held_out, quiet=True)
+    trainer.fit(export=False)
+    return trainer, synthetic_scores(trainer.generator, held_out)
+
+
+def test_synthetic_marks_are_found_and_edited(tmp_path: Path) -> None:
+    """After a short run the mask sits on the bar and edits add and remove it, nothing else.
+
+    Reference scores (seeds 0-2 at 300 steps): see `SYNTHETIC`'s comment and the report.
+    A flipped sign of G's attribute loss, or G aiming at the real label instead of the flipped
+    one, leaves the bars as they are (add/remove errors ~1.0) and fails this test.
+    """
+    trainer, scores = train_synthetic(tmp_path)
+    print("synthetic check:", {k: round(v, 3) for k, v in scores.items()})
+    assert scores["inside"] > 0.7, scores  # uniform mask: 0.125
+    assert scores["mask_in"] > 10 * scores["mask_out"], scores
+    assert scores["add_error"] < 0.65, scores  # 1.0 = bar not added at all
+    assert scores["remove_error"] < 0.65, scores
+    assert scores["outside_change"] < 0.03, scores
+    assert scores["identity_change"] < 0.03, scores
+    assert (tmp_path / f"samples/step_{trainer.step:07d}.png").is_file()
+
+
+# -------------------------------------------------------------------------------- DDP
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world_size: int, out: str) -> None:
+    """One of two gloo processes: compare DDP gradients with hand-averaged ones, then train."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(1)
+    context, device = init_distributed("cpu")
+    try:
+        assert context.world_size == world_size and context.rank == rank
+        data = SyntheticMarkDataset(16, 16)
+        trainer = Trainer(tiny_config(steps=3), data, Path(out) / "run", distributed=context,
+                          device=device, quiet=True)  # fmt: skip
+        report: dict[str, Any] = {}
+        real, label = trainer.next_batch()
+
+        def grads_match(params: list[torch.nn.Parameter], compute_loss) -> float:
+            """Max |DDP gradient - average of the ranks' local gradients|, relative."""
+            torch.manual_seed(100 + rank)
+            loss = compute_loss(ddp=True)
+            for p in params:
+                p.grad = None
+            loss.backward()
+            ddp_grads = [p.grad.clone() for p in params]
+            torch.manual_seed(100 + rank)
+            local = torch.autograd.grad(compute_loss(ddp=False), params)
+            worst = 0.0
+            for mine, theirs in zip(local, ddp_grads, strict=True):
+                averaged = mine.clone()
+                dist.all_reduce(averaged)
+                averaged /= world_size
+                scale = averaged.abs().max().item() + 1e-12
+                worst = max(worst, (averaged - theirs).abs().max().item() / scale)
+            return worst
+
+        with torch.no_grad():
+            fake = trainer.generator(real, 1 - label).image
+
+        def d_loss(ddp: bool) -> torch.Tensor:
+            saved = trainer._d_train
+            if not ddp:
+                trainer._d_train = trainer.discriminator
+            try:
+                return trainer.discriminator_losses(real, label, fake)[0]
+            finally:
+                trainer._d_train = saved
+
+        def g_loss(ddp: bool) -> torch.Tensor:
+            saved = trainer._g_train
+            if not ddp:
+                trainer._g_train = trainer.generator
+            try:
+                return trainer.generator_losses(real, label)[0]
+            finally:
+                trainer._g_train = saved
+
+        report["d_grad_error"] = grads_match(list(trainer.discriminator.parameters()), d_loss)
+        trainer.discriminator.requires_grad_(False)
+        report["g_grad_error"] = grads_match(list(trainer.generator.parameters()), g_loss)
+        trainer.discriminator.requires_grad_(True)
+
+        trainer.fit(export=False)
+        flat = torch.cat([t.flatten().float() for t in state_tensors(trainer).values()])
+        gathered = [torch.zeros_like(flat) for _ in range(world_size)]
+        dist.all_gather(gathered, flat)
+        report["max_rank_difference"] = max((g - flat).abs().max().item() for g in gathered)
+        report["batches"] = trainer.batches
+        (Path(out) / f"rank{rank}.json").write_text(json.dumps(report))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_two_processes_on_cpu_stay_in_sync(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        report = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert report["max_rank_difference"] == 0.0
+        # the gradient penalty's double backward and G's two forwards are averaged like the rest
+        assert report["d_grad_error"] < 1e-5
+        assert report["g_grad_error"] < 1e-5
+        assert report["batches"] == 1 + 3 * 3
+    assert (tmp_path / "run/checkpoints/step_0000003.pt").is_file()
+    assert [json.loads(x)["step"] for x in (tmp_path / "run/log.jsonl").open()] == [1, 2, 3]
+
+
+# -------------------------------------------------------------------------------- CLI
+
+
+def write_folder_dataset(folder: Path, count: int = 8) -> Path:
+    """Write ``count`` PNG images and a ``labels.csv`` (the ``folder`` data layout)."""
+    folder.mkdir(parents=True)
+    data = SyntheticMarkDataset(count, 16, seed=3)
+    rows = ["file,Eyeglasses,Smiling"]
+    for i in range(count):
+        pixels = data.images[i].add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+        rows.append(f"{i}.png,{int(data.labels[i])},0")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def flat(output: str) -> str:
+    """Usage errors come in a rich box, wrapped: join the words back into one line."""
+    return " ".join(output.replace("\u2502", " ").split())
+
+
+TINY_CLI = ["--image-size", "16", "--base-channels", "4", "--residual-blocks", "0",
+            "--disc-layers", "2", "--batch-size", "4", "--quiet"]  # fmt: skip
+
+
+def test_cli_train_then_resume(tmp_path: Path) -> None:
+    data = write_folder_dataset(tmp_path / "faces")
+    out = tmp_path / "run"
+    runner = CliRunner()
+    args = ["train", "--data", str(data), "--attr", "eyeglasses", "--out", str(out), *TINY_CLI]
+    result = runner.invoke(app, [*args, "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out / "model")
+    model = SaGAN.from_pretrained(out / "model", device="cpu")
+    assert model.attribute == "Eyeglasses" and model.config.image_size == 16
+    assert model.config.extra["training"]["data format"] == "folder"
+    # the same folder again is refused; --resume continues with the saved settings
+    again = runner.invoke(app, [*args, "--steps", "3"])
+    assert again.exit_code == 2 and "already holds a run" in flat(again.output)
+    resumed = runner.invoke(app, ["train", "--out", str(out), "--resume", "--steps", "3", "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").open()]
+    assert steps[-1] == 3
+    assert SaGAN.from_pretrained(out / "model").config.extra["training"]["generator steps"] == 3
+
+
+def train_args(data: Path, out: Path, attr: str = "eyeglasses", *extra: str) -> list[str]:
+    return ["train", "--data", str(data), "--attr", attr, "--out", str(out), *extra]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--data-format", "zip"], "not one of"),
+        (["--precision", "fp8"], "precision"),
+        (["--image-size", "20"], "multiple of 8"),
+        (["--attr", "glasses"], "Eyeglasses"),  # unknown names list the valid ones
+    ],
+)
+def test_cli_train_rejects_bad_options(tmp_path: Path, extra: list[str], message: str) -> None:
+    data = write_folder_dataset(tmp_path / "faces", 2)
+    result = CliRunner().invoke(app, train_args(data, tmp_path / "o", "eyeglasses", *extra))
+    assert result.exit_code == 2 and message in flat(result.output)
+
+
+def test_cli_train_reports_library_errors_in_one_line(tmp_path: Path) -> None:
+    data = write_folder_dataset(tmp_path / "faces", 2)  # labels Eyeglasses and Smiling only
+    result = CliRunner().invoke(app, train_args(data, tmp_path / "o", "bald", *TINY_CLI))
+    assert result.exit_code == 1, result.output
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output
