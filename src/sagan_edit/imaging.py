@@ -165,9 +165,9 @@ def face_box(source: SourceImage, box: Sequence[int] | None) -> Box:
     return left, top, right, bottom
 
 
-def to_model_input(source: SourceImage, size: int, box: Box) -> torch.Tensor:
-    """Cut ``box``, resize it to ``size``; return a (3, size, size) tensor in [-1, 1]."""
-    crop = Image.fromarray(source.rgb).crop(box)
+def to_model_input(source: SourceImage, size: int, box: Box | None = None) -> torch.Tensor:
+    """Cut ``box`` (default: the centred square), resize to ``size``: (3, S, S) in [-1, 1]."""
+    crop = Image.fromarray(source.rgb).crop(box or center_square(*source.size))
     if crop.size != (size, size):
         crop = crop.resize((size, size), Image.Resampling.LANCZOS)
     return torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1).float().div(127.5).sub(1.0)
