@@ -31,7 +31,7 @@ FACE_BOX = (144, 26, 304, 186)
 def main(argv: list[str]) -> int:
     """Edit the astronaut photo with the model in ``argv[0]``; return the exit status."""
     if not argv or argv[0].startswith("-"):
-        print("usage: python examples/edit_photo.py MODEL_FOLDER_OR_REPO [--remove]", file=sys.stderr)
+        print("usage: python examples/edit_photo.py MODEL [--remove]", file=sys.stderr)
         return 2
     try:
         model = SaGAN.from_pretrained(argv[0])
