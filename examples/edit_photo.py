@@ -1,47 +1,57 @@
-"""Edit the face in a wider photo by giving `SaGAN.edit` a square box around it.
+"""Edit the faces of a photo: found and aligned, or inside a square box you give.
 
-SaGAN models are trained on tightly aligned face crops. By default `SaGAN.edit` runs the model on
-the centred square of its input; for a portrait where the face is small, such as
-``examples/astronaut.png``, pass ``box=`` — a square around the head, framed like the training
-crops. Only pixels inside the box can change, and every pixel where the attention mask is 0 comes
-back bit-for-bit, at the photo's full resolution.
+By default this edits ``examples/astronaut.png`` with the small CPU-trained eyeglasses model
+that ships in ``examples/weights/eyeglasses-64-cpu``. With the ``align`` extra installed
+(``pip install "sagan-edit[align]"``) every face is found, aligned to the model's training crop,
+edited and pasted back; without it, pass ``--box`` — a square around the head, framed like the
+training crops. Every pixel where the attention mask is 0 comes back bit-for-bit, at the
+photo's full resolution.
 
 Usage (from the repository root)::
 
-    python examples/edit_photo.py path/to/model-folder            # astronaut, add the attribute
-    python examples/edit_photo.py path/to/model-folder --remove
+    python examples/edit_photo.py                                   # astronaut, add eyeglasses
+    python examples/edit_photo.py photo.jpg --remove
+    python examples/edit_photo.py --box 144,26,304,186              # no detector needed
+    python examples/edit_photo.py photo.jpg --weights user/sagan-smiling
 
 The same from the command line::
 
-    sagan-edit examples/astronaut.png --weights path/to/model-folder --box 144,26,304,186
+    sagan-edit examples/astronaut.png --weights examples/weights/eyeglasses-64-cpu
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from sagan_edit import SaGAN, SaGANError
 
-PHOTO = Path(__file__).resolve().parent / "astronaut.png"
-#: A square around Eileen Collins' head in the 512x512 portrait, framed like a CelebA-HQ crop.
-FACE_BOX = (144, 26, 304, 186)
+HERE = Path(__file__).resolve().parent
+PHOTO = HERE / "astronaut.png"
+WEIGHTS = HERE / "weights" / "eyeglasses-64-cpu"
 
 
 def main(argv: list[str]) -> int:
-    """Edit the astronaut photo with the model in ``argv[0]``; return the exit status."""
-    if not argv or argv[0].startswith("-"):
-        print("usage: python examples/edit_photo.py MODEL [--remove]", file=sys.stderr)
-        return 2
+    """Edit one photo; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photo", nargs="?", default=str(PHOTO), help="default: the astronaut")
+    parser.add_argument("--weights", default=str(WEIGHTS), help="model folder or Hub repo id")
+    parser.add_argument("--remove", action="store_true", help="remove the attribute")
+    parser.add_argument("--box", help="L,T,R,B: a square face region instead of detection")
+    args = parser.parse_args(argv)
+    box = tuple(int(v) for v in args.box.split(",")) if args.box else None
     try:
-        model = SaGAN.from_pretrained(argv[0])
-        result = model.edit(PHOTO, value="--remove" not in argv, box=FACE_BOX)
+        model = SaGAN.from_pretrained(args.weights)
+        result = model.edit(args.photo, value=not args.remove, box=box)
     except SaGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    result.image.save("astronaut_edited.png")
-    result.mask.save("astronaut_mask.png")
-    print("wrote astronaut_edited.png and astronaut_mask.png")
+    stem = Path(args.photo).stem
+    result.image.save(f"{stem}_edited.png")
+    result.mask.save(f"{stem}_mask.png")
+    where = f"{len(result.faces)} face(s) aligned" if result.aligned else "one face region"
+    print(f"edited {where}; wrote {stem}_edited.png and {stem}_mask.png")
     return 0
 
 

@@ -163,7 +163,7 @@ def test_output_option_format_from_extension_keeps_size_and_icc(
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     photo = write_image(tmp_path / "photo.png", (97, 131), icc_profile=icc)
     out = tmp_path / name
-    result = invoke(runner, photo, "--weights", tiny_weights, "-o", out)
+    result = invoke(runner, photo, "--weights", tiny_weights, "-o", out, "--no-align")
     assert result.exit_code == 0, result.output
     with Image.open(out) as edited:
         assert edited.format == fmt
@@ -230,8 +230,9 @@ def test_batched_and_single_edits_agree(runner, tiny_weights, tmp_path):
     for batch_size in ("1", "3"):  # 3: a full batch, then a partial one
         out_dir = tmp_path / f"out{batch_size}"
         result = invoke(
-            runner, folder, "-w", tiny_weights, "-d", out_dir, "--batch-size", batch_size
-        )
+            runner, folder, "-w", tiny_weights, "-d", out_dir, "--batch-size", batch_size,
+            "--no-align",
+        )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert sorted(p.name for p in out_dir.iterdir()) == [f"c{i}_smiling.png" for i in range(4)]
         outputs[batch_size] = [
@@ -449,3 +450,33 @@ def test_download_then_edit_offline(runner, fake_hub, hf_home, tiny_weights, tmp
     assert result.exit_code == 0, result.output
     assert (tmp_path / "photo_smiling.png").is_file()
     assert fake_hub.requests == []
+
+
+def test_photos_without_a_face_are_reported_and_the_others_go_on(runner, tiny_weights, tmp_path):
+    class NoFaces:
+        def detect(self, rgb, *, min_face_size=80):
+            return []
+
+    import sagan_edit.model
+
+    photo = write_image(tmp_path / "wide.png", (300, 120))
+    crop = write_image(tmp_path / "crop.png", (64, 64), seed=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sagan_edit.model, "get_detector", lambda: NoFaces())
+        result = invoke(runner, photo, crop, "-w", tiny_weights)
+        assert result.exit_code == 1
+        assert error_lines(result.stderr)[0].startswith("error: ")
+        assert "wide.png: no face of at least 80 px found" in result.stderr
+        assert (tmp_path / "crop_smiling.png").is_file()
+        assert not (tmp_path / "wide_smiling.png").exists()
+        again = invoke(runner, photo, "-w", tiny_weights, "--no-align")
+        assert again.exit_code == 0, again.output
+        numbered = invoke(runner, photo, "-w", tiny_weights, "--face", "1", "-f")
+        assert numbered.exit_code == 1 and "no face" in numbered.stderr
+
+
+def test_box_excludes_align(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    result = invoke(runner, photo, "-w", tiny_weights, "--box", "0,0,40,40", "--align")
+    assert result.exit_code == 2
+    assert "excludes --align" in result.output

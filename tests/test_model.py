@@ -37,7 +37,7 @@ class _LeftHalfMask(torch.nn.Module):
 
 def test_edit_returns_input_sized_images(model):
     photo = _photo(200, 120)
-    result = model.edit(photo)
+    result = model.edit(photo, align=False)
     assert isinstance(result, EditResult)
     assert result.image.size == (200, 120) and result.image.mode == "RGB"
     assert result.mask.size == (200, 120) and result.mask.mode == "L"
@@ -48,7 +48,7 @@ def test_pixels_where_mask_is_zero_are_bit_identical_on_a_large_photo(model):
     san = model.generator.san
     model.generator.san = _LeftHalfMask()
     try:
-        result = model.edit(photo, value=True)
+        result = model.edit(photo, value=True, align=False)
     finally:
         model.generator.san = san
     out, mask = np.asarray(result.image), np.asarray(result.mask)
@@ -64,67 +64,67 @@ def test_pixels_where_mask_is_zero_are_bit_identical_on_a_large_photo(model):
 
 def test_strength_scales_the_mask(model):
     photo = _photo(64, 64)
-    unchanged = model.edit(photo, strength=0.0)
+    unchanged = model.edit(photo, strength=0.0, align=False)
     assert np.array_equal(np.asarray(unchanged.image), photo)
     assert not np.asarray(unchanged.mask).any()
-    full = np.asarray(model.edit(photo, strength=1.0).mask).astype(float)
-    half = np.asarray(model.edit(photo, strength=0.5).mask).astype(float)
+    full = np.asarray(model.edit(photo, strength=1.0, align=False).mask).astype(float)
+    half = np.asarray(model.edit(photo, strength=0.5, align=False).mask).astype(float)
     assert np.abs(half - full / 2).max() <= 1.0
     with pytest.raises(ValueError, match="strength"):
-        model.edit(photo, strength=1.5)
+        model.edit(photo, strength=1.5, align=False)
 
 
 def test_value_add_and_remove_differ(model):
     photo = _photo(64, 64)
-    added = np.asarray(model.edit(photo, value=True).image)
-    removed = np.asarray(model.edit(photo, value="remove").image)
-    assert np.array_equal(np.asarray(model.edit(photo, value=0).image), removed)
+    added = np.asarray(model.edit(photo, value=True, align=False).image)
+    removed = np.asarray(model.edit(photo, value="remove", align=False).image)
+    assert np.array_equal(np.asarray(model.edit(photo, value=0, align=False).image), removed)
     assert not np.array_equal(added, removed)
     with pytest.raises(ValueError, match="value"):
-        model.edit(photo, value=0.5)
+        model.edit(photo, value=0.5, align=False)
 
 
 def test_accepts_path_pil_array_tensor_and_bytes(model, tmp_path):
     photo = _photo(96, 80)
     path = tmp_path / "face.png"
     Image.fromarray(photo).save(path)
-    expected = np.asarray(model.edit(photo).image)
+    expected = np.asarray(model.edit(photo, align=False).image)
     tensor = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
     for item in (path, str(path), Image.fromarray(photo), tensor, path.read_bytes()):
-        assert np.array_equal(np.asarray(model.edit(item).image), expected), type(item)
-    assert model.edit(path).source == str(path)
+        assert np.array_equal(np.asarray(model.edit(item, align=False).image), expected), type(item)
+    assert model.edit(path, align=False).source == str(path)
 
 
 def test_batches_list_and_4d_tensor(model):
     photos = [_photo(64, 64, seed=s) for s in range(3)]
-    singles = [np.asarray(model.edit(p).image) for p in photos]
-    as_list = model.edit(photos, batch_size=2)
+    singles = [np.asarray(model.edit(p, align=False).image) for p in photos]
+    as_list = model.edit(photos, batch_size=2, align=False)
     assert isinstance(as_list, list) and len(as_list) == 3
     batch = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).float() / 255
-    as_tensor = model.edit(batch)
+    as_tensor = model.edit(batch, align=False)
     for single, a, b in zip(singles, as_list, as_tensor, strict=True):
         # Batched and single runs may differ in the last float bit; allow one grey level.
         assert np.abs(np.asarray(a.image).astype(int) - single).max() <= 1
         assert np.abs(np.asarray(b.image).astype(int) - single).max() <= 1
-    mixed = model.edit([_photo(50, 70), _photo(300, 200)])
+    mixed = model.edit([_photo(50, 70), _photo(300, 200)], align=False)
     assert [r.image.size for r in mixed] == [(50, 70), (300, 200)]
 
 
 def test_rgba_grayscale_palette_and_exif(model, tmp_path):
     rgb = _photo(80, 60)
     alpha = np.linspace(0, 255, 80 * 60).astype(np.uint8).reshape(60, 80)
-    rgba = model.edit(Image.fromarray(np.dstack([rgb, alpha]), "RGBA")).image
+    rgba = model.edit(Image.fromarray(np.dstack([rgb, alpha]), "RGBA"), align=False).image
     assert rgba.mode == "RGBA" and np.array_equal(np.asarray(rgba)[..., 3], alpha)
-    gray = model.edit(Image.fromarray(rgb).convert("L")).image
+    gray = model.edit(Image.fromarray(rgb).convert("L"), align=False).image
     assert gray.mode == "RGB" and gray.size == (80, 60)
-    palette = model.edit(Image.fromarray(rgb).convert("P")).image
+    palette = model.edit(Image.fromarray(rgb).convert("P"), align=False).image
     assert palette.mode == "RGB" and palette.size == (80, 60)
 
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
     path = tmp_path / "phone.jpg"
     Image.fromarray(rgb).save(path, exif=exif.tobytes())
-    rotated = model.edit(path)
+    rotated = model.edit(path, align=False)
     assert rotated.image.size == (60, 80) and rotated.mask.size == (60, 80)
 
 
@@ -135,17 +135,17 @@ def test_bad_inputs_raise_one_line_errors(model, tmp_path):
              torch.zeros(2, 4, 4), 42, b"garbage"]  # fmt: skip
     for case in cases:
         with pytest.raises(ImageLoadError) as info:
-            model.edit(case)
+            model.edit(case, align=False)
         assert "\n" not in str(info.value)
 
 
 def test_deterministic_and_thread_safe(model):
     photos = [_photo(120, 90, seed=s) for s in range(4)]
-    expected = [np.asarray(model.edit(p).image) for p in photos]
+    expected = [np.asarray(model.edit(p, align=False).image) for p in photos]
     for photo, want in zip(photos, expected, strict=True):
-        assert np.array_equal(np.asarray(model.edit(photo).image), want)
+        assert np.array_equal(np.asarray(model.edit(photo, align=False).image), want)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda p: np.asarray(model.edit(p).image), photos * 2))
+        results = list(pool.map(lambda p: np.asarray(model.edit(p, align=False).image), photos * 2))
     assert all(np.array_equal(r, e) for r, e in zip(results, expected * 2, strict=True))
 
 
@@ -154,10 +154,15 @@ def test_save_load_round_trip_bf16_and_device(model, tmp_path):
     photo = _photo(64, 64)
     loaded = SaGAN.from_pretrained(tmp_path, device="cpu")
     assert loaded.config == model.config and loaded.attribute == "Eyeglasses"
-    assert np.array_equal(np.asarray(loaded.edit(photo).image), np.asarray(model.edit(photo).image))
+    assert np.array_equal(
+        np.asarray(loaded.edit(photo, align=False).image),
+        np.asarray(model.edit(photo, align=False).image),
+    )
     half = SaGAN.from_pretrained(tmp_path, dtype=torch.bfloat16)
     assert half.dtype == torch.bfloat16
-    diff = np.asarray(half.edit(photo).image).astype(int) - np.asarray(model.edit(photo).image)
+    diff = np.asarray(half.edit(photo, align=False).image).astype(int) - np.asarray(
+        model.edit(photo, align=False).image
+    )
     assert np.abs(diff).mean() < 8
     assert select_device("auto").type in ("cuda", "mps", "cpu")
     card = (tmp_path / "README.md").read_text()
@@ -166,13 +171,13 @@ def test_save_load_round_trip_bf16_and_device(model, tmp_path):
 
 def test_png_bytes_of_result_round_trip(model):
     buffer = io.BytesIO()
-    model.edit(_photo(64, 64)).image.save(buffer, format="PNG")
+    model.edit(_photo(64, 64), align=False).image.save(buffer, format="PNG")
     assert Image.open(io.BytesIO(buffer.getvalue())).size == (64, 64)
 
 
 def test_box_limits_the_edit_to_the_face_region(model):
     photo = _photo(300, 200)
-    result = model.edit(photo, box=(40, 20, 140, 120))
+    result = model.edit(photo, box=(40, 20, 140, 120), align=False)
     out, mask = np.asarray(result.image), np.asarray(result.mask)
     outside = np.ones(mask.shape, bool)
     outside[20:120, 40:140] = False
@@ -181,4 +186,4 @@ def test_box_limits_the_edit_to_the_face_region(model):
     assert mask[20:120, 40:140].mean() > 10  # the random model's mask is about 0.5 inside
     for bad in [(0, 0, 100, 50), (250, 0, 350, 100), (-1, 0, 99, 100), (0, 0, 10)]:
         with pytest.raises(InvalidBoxError):
-            model.edit(photo, box=bad)
+            model.edit(photo, box=bad, align=False)

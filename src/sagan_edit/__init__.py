@@ -3,9 +3,11 @@
 from .attributes import CELEBA_ATTRIBUTES, PAPER_ATTRIBUTES
 from .config import SaGANConfig
 from .errors import (
+    AlignmentUnavailableError,
     ImageLoadError,
     InvalidBoxError,
     InvalidWeightsError,
+    NoFaceFoundError,
     SaGANError,
     UnknownAttributeError,
     WeightsNotFoundError,
@@ -18,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
+    "AlignmentUnavailableError",
     "PAPER_ATTRIBUTES",
     "PRETRAINED",
     "Discriminator",
@@ -26,6 +29,7 @@ __all__ = [
     "ImageLoadError",
     "InvalidBoxError",
     "InvalidWeightsError",
+    "NoFaceFoundError",
     "SaGAN",
     "SaGANConfig",
     "SaGANError",

@@ -53,7 +53,13 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .attributes import attribute_slug
-from .errors import ImageLoadError, InvalidBoxError, SaGANError
+from .errors import (
+    AlignmentUnavailableError,
+    ImageLoadError,
+    InvalidBoxError,
+    NoFaceFoundError,
+    SaGANError,
+)
 from .fileio import atomic_path
 from .hub import PRETRAINED, resolve_alias, resolve_weights_folder
 from .model import EditResult, SaGAN, select_device
@@ -293,6 +299,27 @@ def edit_command(
             help="Square face region to edit, in pixels (default: the centred square).",
         ),
     ] = None,
+    align: Annotated[
+        bool | None,
+        typer.Option(
+            "--align/--no-align",
+            show_default=False,
+            help="Find and align every face (needs sagan-edit[align]), or treat inputs as "
+            "aligned face crops. Default: align photos, not images that are already face crops.",
+        ),
+    ] = None,
+    face: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--face",
+            min=0,
+            help="Edit only face N (0 = leftmost); repeat for several. Default: every face.",
+        ),
+    ] = None,
+    min_face_size: Annotated[
+        int,
+        typer.Option("--min-face-size", min=1, help="Ignore faces narrower than this (pixels)."),
+    ] = 80,
     output: Annotated[
         str | None,
         typer.Option(
@@ -339,7 +366,14 @@ def edit_command(
     exit status is then 1.
     """
     name = _check_edit_options(inputs, attr, weights, output, out_dir, save_mask)
-    edit_options: dict[str, Any] = {"strength": strength, "box": _parse_box(box)}
+    if box is not None and align:
+        raise typer.BadParameter(
+            "--box gives the face region; it excludes --align", param_hint="'--box'"
+        )
+    edit_options: dict[str, Any] = {
+        "strength": strength, "box": _parse_box(box), "align": align, "faces": face or None,
+        "min_face_size": min_face_size,
+    }  # fmt: skip
     check_device(device)
     model = load_model(name, device=device, revision=revision)
     slug = attribute_slug(model.attribute)
@@ -580,6 +614,10 @@ def _run_jobs(
     return written
 
 
+_INPUT_ERRORS = (ImageLoadError, InvalidBoxError, NoFaceFoundError, AlignmentUnavailableError)
+"""Errors that concern one input: reported, and the batch goes on."""
+
+
 def _edit_batch(
     model: SaGAN, batch: list[_Job], value: str, edit_options: dict[str, Any], console: Console
 ) -> list[EditResult | None]:
@@ -588,7 +626,7 @@ def _edit_batch(
     if len(batch) > 1 and all(image is not None for image in images):
         try:
             return list(model.edit(images, value, batch_size=len(batch), **edit_options))
-        except (ImageLoadError, InvalidBoxError):
+        except _INPUT_ERRORS:
             pass  # find out which one below
     results: list[EditResult | None] = []
     for job, image in zip(batch, images, strict=True):
@@ -596,7 +634,7 @@ def _edit_batch(
         if image is not None:
             try:
                 result = model.edit(image, value, **edit_options)  # type: ignore[assignment]
-            except (ImageLoadError, InvalidBoxError) as exc:
+            except _INPUT_ERRORS as exc:
                 message = str(exc) if job.source is not None else f"{job.label}: {exc}"
                 print_error(message, console)
         results.append(result)
@@ -772,6 +810,24 @@ def train_command(
     lr: Annotated[
         float, typer.Option("--lr", min=0.0, help="Adam learning rate of G and D.")
     ] = 2e-4,
+    lr_decay_fraction: Annotated[
+        float,
+        typer.Option(
+            "--lr-decay-fraction",
+            min=0.0,
+            max=1.0,
+            help="Learning rates decay linearly to 0 over this last share of the steps.",
+        ),
+    ] = 0.5,
+    positive_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--positive-fraction",
+            min=0.0,
+            max=1.0,
+            help="Balanced batches: share of images with the attribute (default: the data's own).",
+        ),
+    ] = None,
     data_format: Annotated[
         str | None,
         typer.Option(
@@ -848,7 +904,8 @@ def train_command(
         seed=seed, device=device, precision=precision, channels_last=channels_last,
         compile=compile_model, num_workers=num_workers, log_every=log_every,
         sample_every=sample_every, checkpoint_every=checkpoint_every, data=data,
-        data_format=data_format,
+        data_format=data_format, positive_fraction=positive_fraction,
+        lr_decay_fraction=lr_decay_fraction,
     )  # fmt: skip
     if resume:
         if find_latest_checkpoint(out) is None:

@@ -32,6 +32,9 @@ class SaGANConfig:
         disc_base_channels: channels of the discriminator's first layer (paper: 32, Table 2).
         disc_layers: stride-2 convolutions in the discriminator (paper: 6).
         variant: generator output rule; ``"attention"`` is SaGAN's Eq. (7).
+        face_template: where the eye centres and the nose sit in the training crops, as
+            ``[[x, y], [x, y], [x, y]]`` fractions of the side (`sagan_edit.align`); photos are
+            aligned to it. ``None``: CelebA-HQ's (`sagan_edit.align.CELEBAHQ_TEMPLATE`).
         extra: free-form metadata kept with the model (training settings, provenance).
     """
 
@@ -42,6 +45,7 @@ class SaGANConfig:
     disc_base_channels: int = 32
     disc_layers: int = 6
     variant: str = "attention"
+    face_template: list[list[float]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,6 +61,15 @@ class SaGANConfig:
                 f"disc_layers={self.disc_layers} must leave a whole feature map "
                 f"(image_size / 2**disc_layers) for image_size={self.image_size}"
             )
+        if self.face_template is not None:
+            points = [[float(v) for v in point] for point in self.face_template]
+            if len(points) != 3 or any(
+                len(p) != 2 or not 0 <= min(p) <= max(p) <= 1 for p in points
+            ):
+                raise ValueError(
+                    "face_template must be 3 [x, y] points (eyes, nose) as fractions in [0, 1]"
+                )
+            self.face_template = points
         if self.variant not in GENERATOR_VARIANTS:
             raise ValueError(f"variant must be one of {GENERATOR_VARIANTS}, got {self.variant!r}")
 

@@ -25,3 +25,11 @@ class ImageLoadError(SaGANError, ValueError):
 
 class InvalidBoxError(SaGANError, ValueError):
     """A face box that is not a square inside the image."""
+
+
+class AlignmentUnavailableError(SaGANError, ImportError):
+    """Face detection was needed but the ``align`` extra is not installed."""
+
+
+class NoFaceFoundError(SaGANError):
+    """The detector found no face (of at least the minimum size) in a photo."""

@@ -5,11 +5,14 @@ The networks run on square ``image_size`` images. A photo of any size is handled
 1. it is read as RGB (EXIF orientation applied; RGBA/LA/PA keep their alpha aside; grayscale and
    palette images are converted to RGB);
 2. the face region is cut out and resized to ``image_size`` (Lanczos): a square ``box`` given by
-   the caller, or by default the **centred square** of side ``min(width, height)`` — so a photo
-   whose face is not framed like a CelebA crop needs a ``box`` around the face;
+   the caller, or the **centred square** of side ``min(width, height)`` of an image that is
+   already a face crop (photos whose faces must be found and aligned go through
+   `sagan_edit.align` instead);
 3. after the model ran, its attention mask is scaled by ``strength``, up-sampled (bilinear) to the
    crop's full size and quantised to 8 bits; AMN's image is up-sampled (bicubic) likewise;
-4. the result is ``input + mask * (amn - input)`` at full resolution, inside the crop only.
+4. the result is ``input + mask * (amn - input)`` at full resolution, inside the crop only
+   (`paste_box`; faces aligned by `sagan_edit.align` are pasted back the same way, through the
+   inverse of their alignment warp).
 
 Because the composite uses the same 8-bit mask that is returned, every pixel whose mask value is
 0 — including everything outside the face region — is bit-for-bit the input.
@@ -173,36 +176,50 @@ def to_model_input(source: SourceImage, size: int, box: Box | None = None) -> to
     return torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1).float().div(127.5).sub(1.0)
 
 
-def composite(
-    source: SourceImage, box: Box, amn_image: torch.Tensor, mask: torch.Tensor, strength: float
-) -> tuple[Image.Image, Image.Image]:
-    """Paste a model-resolution edit onto the full-resolution input (module docstring, steps 3-4).
+def paste_box(
+    out: np.ndarray,
+    full_mask: np.ndarray,
+    box: Box,
+    amn_image: torch.Tensor,
+    mask: torch.Tensor,
+    strength: float = 1.0,
+) -> None:
+    """Paste a model-resolution edit into ``box`` of ``out`` in place (module docstring, 3-4).
 
-    ``amn_image`` is (3, s, s) in [-1, 1] and ``mask`` is (1, s, s) in [0, 1]. Returns the edited
-    image (RGB, or RGBA with the input's alpha) and the 8-bit mask, both of the input's size.
+    ``out`` is the (H, W, 3) uint8 image being built, ``full_mask`` its (H, W) uint8 mask;
+    ``amn_image`` is (3, s, s) in [-1, 1] and ``mask`` (1, s, s) in [0, 1].
     """
-    width, height = source.size
     left, top, right, bottom = box
     side = right - left
-    mask = (mask.float() * strength).clamp(0, 1).unsqueeze(0)
-    amn = amn_image.float().add(1).mul(127.5).unsqueeze(0)
+    mask = (mask.float().cpu() * strength).clamp(0, 1).unsqueeze(0)
+    amn = amn_image.float().cpu().add(1).mul(127.5).unsqueeze(0)
     if side != mask.shape[-1]:
         mask = F.interpolate(mask, size=(side, side), mode="bilinear", align_corners=False)
         amn = F.interpolate(amn, size=(side, side), mode="bicubic", align_corners=False)
-    mask_u8 = mask[0, 0].clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
-    amn_np = amn[0].clamp(0, 255).permute(1, 2, 0).cpu().numpy()
+    mask_u8 = mask[0, 0].clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+    amn_np = amn[0].clamp(0, 255).permute(1, 2, 0).numpy()
 
-    full_mask = np.zeros((height, width), dtype=np.uint8)
     full_mask[top:bottom, left:right] = mask_u8
-    out = source.rgb.copy()
     region = out[top:bottom, left:right].astype(np.float32)
     weight = mask_u8.astype(np.float32)[:, :, None] / 255.0
     blended = region + weight * (amn_np - region)
     out[top:bottom, left:right] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
+
+def to_output(source: SourceImage, rgb: np.ndarray) -> Image.Image:
+    """Rebuild the output image from edited pixels: the input's alpha and colour profile back."""
     if source.alpha is not None:
-        edited = Image.fromarray(np.dstack([out, source.alpha]), "RGBA")
+        edited = Image.fromarray(np.dstack([rgb, source.alpha]), "RGBA")
     else:
-        edited = Image.fromarray(out, "RGB")
+        edited = Image.fromarray(rgb, "RGB")
     edited.info.update(source.info)
-    return edited, Image.fromarray(full_mask, "L")
+    return edited
+
+
+def looks_like_crop(width: int, height: int) -> bool:
+    """Whether an image's shape is that of a face crop: near-square and at most 1024 px.
+
+    Data-set crops (CelebA-HQ 128-1024 px squares, CelebA's 178x218) pass; phone photos and
+    group shots do not. Used by `SaGAN.edit` to decide, when not told, whether to align faces.
+    """
+    return max(width, height) <= 1024 and 0.75 <= width / height <= 4 / 3

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from safetensors import SafetensorError
@@ -15,6 +16,17 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from .align import (
+    CELEBAHQ_TEMPLATE,
+    INSTALL_HINT,
+    AlignmentUnavailableError,
+    Face,
+    FaceAlignment,
+    FaceDetector,
+    NoFaceFoundError,
+    get_detector,
+    is_aligned,
+)
 from .config import CONFIG_NAME, SaGANConfig
 from .errors import InvalidWeightsError
 from .fileio import atomic_write_bytes
@@ -28,10 +40,12 @@ from .imaging import (
     Box,
     ImageInput,
     SourceImage,
-    composite,
     face_box,
     load_image,
+    looks_like_crop,
+    paste_box,
     to_model_input,
+    to_output,
 )
 from .model_card import render_model_card
 from .networks import Generator, GeneratorOutput
@@ -47,6 +61,19 @@ class EditResult:
     """The attention mask actually applied (scaled by ``strength``), mode "L", input-sized."""
     source: str | None = None
     """The input's file name, when it was given as a path."""
+    faces: list[Face] = field(default_factory=list)
+    """The faces the detector found (those edited, when ``aligned``), left to right."""
+    aligned: bool = False
+    """Whether the faces were aligned and pasted back (else a box or the centred square)."""
+
+
+@dataclass
+class _EditPlan:
+    """Where to edit one image: boxes or face alignments, and the faces found."""
+
+    placements: list[Box | FaceAlignment]
+    faces: list[Face] = field(default_factory=list)
+    aligned: bool = False
 
 
 def select_device(device: str | torch.device = "auto") -> torch.device:
@@ -123,6 +150,10 @@ class SaGAN(nn.Module):
         *,
         strength: float = 1.0,
         box: Sequence[int] | None = None,
+        align: bool | None = None,
+        faces: Sequence[int] | None = None,
+        min_face_size: int = 80,
+        detector: FaceDetector | None = None,
         batch_size: int = 8,
     ) -> EditResult | list[EditResult]:
         """Edit one image or a batch towards ``value`` of the model's attribute.
@@ -135,49 +166,138 @@ class SaGAN(nn.Module):
                 the model's full edit.
             box: the square face region ``(left, top, right, bottom)`` to edit, framed like the
                 training crops (for CelebA-HQ models: the whole head, eyes a little above the
-                middle); the same box is used for every image of a batch. Default: the centred
-                square of each image. Nothing outside the box changes.
-            batch_size: images per forward pass.
+                middle); the same box is used for every image of a batch. Nothing outside the box
+                changes. No face detection is done.
+            align: ``True``: find every face (`sagan_edit.align`, needs the ``align`` extra),
+                align each to the model's template, edit it and paste it back. ``False``: the
+                image is an aligned face crop; edit its centred square. ``None`` (default):
+                align, except for images shaped like a face crop (`looks_like_crop`) whose face
+                the detector finds already in place, or finds not at all (or when the extra is
+                missing).
+            faces: with alignment, the faces to edit, numbered from 0 left to right (default:
+                all).
+            min_face_size: with alignment, ignore faces narrower than this, in photo pixels.
+            detector: with alignment, the `FaceDetector` to use (default: dlib's, shared).
+            batch_size: faces per forward pass.
 
         Returns:
             An `EditResult` for a single image, a list of them for a list or 4-D tensor.
             Every pixel where ``result.mask`` is 0 is bit-for-bit the input
-            (see `sagan_edit.imaging` for how the model crop is pasted back).
+            (see `sagan_edit.imaging` and `sagan_edit.align` for the paste-back).
+
+        Raises:
+            NoFaceFoundError: alignment found no face (of ``min_face_size``) in an image.
+            AlignmentUnavailableError: an image needs alignment but the extra is not installed.
         """
         target = _parse_value(value)
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be within [0, 1], got {strength}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if box is not None and align:
+            raise ValueError("pass either box= (a given face region) or align=True, not both")
         batched = isinstance(image, (list, tuple)) or (
             isinstance(image, torch.Tensor) and image.ndim == 4
         )
         inputs = list(image) if isinstance(image, (list, tuple)) else [image]
         sources: list[SourceImage] = [s for item in inputs for s in load_image(item)]
-        boxes = [face_box(source, box) for source in sources]
-        results = []
-        for start in range(0, len(sources), batch_size):
-            chunk = slice(start, start + batch_size)
-            results += self._edit_batch(sources[chunk], boxes[chunk], target, strength)
+        plans = [
+            self._plan(source, box, align, faces, min_face_size, detector) for source in sources
+        ]
+        outputs = [source.rgb.copy() for source in sources]
+        masks = [np.zeros(source.rgb.shape[:2], np.uint8) for source in sources]
+        jobs = [(i, place) for i, plan in enumerate(plans) for place in plan.placements]
+        attribute_value = torch.tensor(target, device=self.device, dtype=self.dtype)
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start : start + batch_size]
+            batch = torch.stack([self._model_input(sources[i], place) for i, place in chunk])
+            batch = batch.to(device=self.device, dtype=self.dtype)
+            output = self.generator(batch, attribute_value.expand(len(chunk)))
+            for k, (i, place) in enumerate(chunk):
+                amn, mask = output.amn_image[k], output.mask[k]
+                if isinstance(place, FaceAlignment):
+                    place.paste(outputs[i], masks[i], amn, mask, strength)
+                else:
+                    paste_box(outputs[i], masks[i], place, amn, mask, strength)
+        results = [
+            EditResult(
+                to_output(source, outputs[i]),
+                Image.fromarray(masks[i], "L"),
+                source.name,
+                faces=plans[i].faces,
+                aligned=plans[i].aligned,
+            )
+            for i, source in enumerate(sources)
+        ]
         return results if batched else results[0]
 
-    def _edit_batch(
-        self, sources: list[SourceImage], boxes: list[Box], target: float, strength: float
-    ) -> list[EditResult]:
-        size = self.config.image_size
-        batch = torch.stack(
-            [to_model_input(s, size, b) for s, b in zip(sources, boxes, strict=True)]
-        )
-        batch = batch.to(device=self.device, dtype=self.dtype)
-        attribute = torch.full((len(sources),), target, device=self.device, dtype=self.dtype)
-        output = self.generator(batch, attribute)
-        results = []
-        for i, source in enumerate(sources):
-            edited, mask = composite(
-                source, boxes[i], output.amn_image[i], output.mask[i], strength
+    def _face_template(self) -> Sequence[Sequence[float]]:
+        return self.config.face_template or CELEBAHQ_TEMPLATE
+
+    def _plan(
+        self,
+        source: SourceImage,
+        box: Sequence[int] | None,
+        align: bool | None,
+        faces: Sequence[int] | None,
+        min_face_size: int,
+        detector: FaceDetector | None,
+    ) -> _EditPlan:
+        """Decide where in ``source`` to edit (`edit`'s ``box`` / ``align`` rules)."""
+        width, height = source.size
+        if box is not None or align is False:
+            return _EditPlan([face_box(source, box)])
+        crop_like = looks_like_crop(width, height)
+        if align is None and crop_like:
+            try:
+                detector = detector or get_detector()
+            except AlignmentUnavailableError:
+                return _EditPlan([face_box(source, None)])
+        elif detector is None:
+            try:
+                detector = get_detector()
+            except AlignmentUnavailableError as exc:
+                where = f"{source.name}: " if source.name else ""
+                raise AlignmentUnavailableError(
+                    f"{where}a {width}x{height} photo needs its faces found and aligned: "
+                    f"{INSTALL_HINT} (or give the face's box, or edit it as a face crop: "
+                    "align=False, --no-align)"
+                ) from exc
+        found = detector.detect(source.rgb, min_face_size=min_face_size)
+        template = self._face_template()
+        if align is None and crop_like:
+            square = face_box(source, None)
+            side = square[2] - square[0]
+            if not found or (
+                len(found) == 1
+                and is_aligned(found[0].landmarks, template, side, (square[0], square[1]))
+            ):
+                return _EditPlan([square], faces=found)
+        if not found:
+            where = f"{source.name}: " if source.name else ""
+            raise NoFaceFoundError(
+                f"{where}no face of at least {min_face_size} px found "
+                "(lower the minimum face size, give a box, or edit it as a face crop: "
+                "align=False, --no-align)"
             )
-            results.append(EditResult(edited, mask, source.name))
-        return results
+        if faces is not None:
+            wanted = sorted(set(faces))
+            if any(not 0 <= n < len(found) for n in wanted):
+                raise NoFaceFoundError(
+                    f"{source.name + ': ' if source.name else ''}faces {wanted} asked for, but "
+                    f"{len(found)} found (numbered 0 to {len(found) - 1}, left to right)"
+                )
+            found = [found[n] for n in wanted]
+        size = self.config.image_size
+        placements: list[Box | FaceAlignment] = [
+            FaceAlignment.fit(face.landmarks, template, size) for face in found
+        ]
+        return _EditPlan(placements, faces=found, aligned=True)
+
+    def _model_input(self, source: SourceImage, place: Box | FaceAlignment) -> torch.Tensor:
+        if isinstance(place, FaceAlignment):
+            return place.crop(source.rgb)
+        return to_model_input(source, self.config.image_size, place)
 
     # ------------------------------------------------------------------ saving and loading
 

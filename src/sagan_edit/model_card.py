@@ -81,6 +81,7 @@ def render_model_card(config: SaGANConfig) -> str:
         f"| generator base channels | {config.base_channels} |",
         f"| residual blocks | {config.num_residual_blocks} |",
         f"| generator variant | {config.variant} |",
+        f"| face template (eyes, nose) | {config.face_template or 'CelebA-HQ (default)'} |",
         "",
     ]
     training = extra.get("training")

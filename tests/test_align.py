@@ -1,0 +1,258 @@
+"""Photos: face detection, alignment to the template, paste-back, and `SaGAN.edit`'s align rules.
+
+The geometry and the edit rules are tested with a stand-in detector (always run); the dlib
+detector itself on the example photo (needs the ``align`` extra) and on CelebA's aligned images
+(needs ``../shared/data`` too).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sagan_edit import AlignmentUnavailableError, NoFaceFoundError, SaGAN, SaGANConfig
+from sagan_edit.align import (
+    CELEBA_TEMPLATE,
+    CELEBAHQ_TEMPLATE,
+    Face,
+    FaceAlignment,
+    similarity_transform,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+EXAMPLE_FACE_BOX = (144, 26, 304, 186)
+DATA = Path(os.environ.get("SAGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def _rotation(degrees: float) -> np.ndarray:
+    a = math.radians(degrees)
+    return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+
+
+def _photo(width: int, height: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    low = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    return np.array(Image.fromarray(low).resize((width, height), Image.Resampling.BILINEAR))
+
+
+@pytest.fixture(scope="module")
+def model() -> SaGAN:
+    torch.manual_seed(0)
+    return SaGAN(SaGANConfig("eyeglasses", image_size=64, base_channels=8, num_residual_blocks=1))
+
+
+class StubDetector:
+    """A detector that 'finds' the faces it was given (any photo)."""
+
+    def __init__(self, faces: list[Face]) -> None:
+        self.faces = faces
+        self.calls = 0
+
+    def detect(self, rgb: np.ndarray, *, min_face_size: int = 80) -> list[Face]:
+        self.calls += 1
+        return [f for f in self.faces if f.size >= min_face_size]
+
+
+def _face_at(centre_x: float, centre_y: float, side: float, degrees: float = 0.0) -> Face:
+    """A face whose landmarks sit where the template puts them in a crop of ``side`` pixels."""
+    points = (np.asarray(CELEBAHQ_TEMPLATE) - 0.5) * side
+    landmarks = points @ _rotation(degrees).T + (centre_x, centre_y)
+    half = side / 2
+    box = (int(centre_x - half), int(centre_y - half), int(centre_x + half), int(centre_y + half))
+    return Face(box, landmarks, 1.0)
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def test_similarity_transform_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0, 100, size=(5, 2))
+    matrix = np.hstack([2.5 * _rotation(-30), [[40.0], [-7.0]]])
+    target = source @ matrix[:, :2].T + matrix[:, 2]
+    assert np.allclose(similarity_transform(source, target), matrix)
+    noisy = target + rng.normal(0, 0.01, size=target.shape)
+    assert np.allclose(similarity_transform(source, noisy), matrix, atol=0.05)
+    mirrored = target * (-1, 1)  # no reflection is ever fitted
+    assert np.linalg.det(similarity_transform(source, mirrored)[:, :2]) > 0
+
+
+def test_crop_of_a_pure_translation_is_the_pixels_themselves():
+    photo = _photo(120, 90)
+    alignment = FaceAlignment(np.array([[1.0, 0, -30], [0, 1.0, -17]]), 48)
+    crop = alignment.crop(photo)
+    expected = torch.from_numpy(photo[17:65, 30:78].copy()).permute(2, 0, 1).float() / 127.5 - 1
+    assert torch.allclose(crop, expected, atol=1e-4)
+
+
+def test_paste_changes_only_masked_pixels_and_fades_out_at_the_crop_border():
+    photo = _photo(400, 300)
+    out, mask = photo.copy(), np.zeros((300, 400), np.uint8)
+    alignment = FaceAlignment.fit(_face_at(200, 150, 160, degrees=25).landmarks,
+                                  CELEBAHQ_TEMPLATE, 64)  # fmt: skip
+    white = torch.ones(3, 64, 64)
+    alignment.paste(out, mask, white, torch.ones(1, 64, 64))
+    assert np.array_equal(out[mask == 0], photo[mask == 0])
+    assert mask.max() == 255 and (out[mask == 255] == 255).all()
+    # the mask stays inside the rotated crop and ramps down smoothly: no seam
+    left, top, right, bottom = alignment.photo_region(400, 300)
+    assert mask[:top].max() == 0 and mask[bottom:].max() == 0 and mask[:, right:].max() == 0
+    steps = np.abs(np.diff(mask.astype(int), axis=1)).max()
+    assert steps <= 40, steps
+
+
+# ----------------------------------------------------------------------- edit rules
+
+
+def test_every_face_of_a_photo_is_edited_and_pasted_back(model):
+    photo = _photo(600, 300)
+    faces = [_face_at(150, 150, 150), _face_at(430, 160, 120, degrees=-20)]
+    detector = StubDetector(faces)
+    result = model.edit(photo, detector=detector)
+    assert result.aligned and len(result.faces) == 2
+    mask = np.asarray(result.mask)
+    assert mask[100:200, 100:200].max() > 0 and mask[110:210, 390:470].max() > 0
+    edited = np.asarray(result.image)
+    assert edited.shape == photo.shape
+    assert np.array_equal(edited[mask == 0], photo[mask == 0])
+
+    only_second = model.edit(photo, faces=[1], detector=detector)
+    second = np.asarray(only_second.mask)
+    assert second[100:200, 100:200].max() == 0 and second[110:210, 390:470].max() > 0
+    with pytest.raises(NoFaceFoundError, match="2 found"):
+        model.edit(photo, faces=[2], detector=detector)
+
+
+def test_min_face_size_and_no_face(model):
+    photo = _photo(600, 300)
+    detector = StubDetector([_face_at(150, 150, 150), _face_at(430, 160, 60)])
+    assert len(model.edit(photo, detector=detector, min_face_size=100).faces) == 1
+    with pytest.raises(NoFaceFoundError, match="no face"):
+        model.edit(photo, detector=StubDetector([]))
+
+
+def test_face_crops_are_recognised(model):
+    crop = _photo(128, 128)
+    # a face where the template says: edited as the crop it is (no warp)
+    in_place = model.edit(crop, detector=StubDetector([_face_at(64, 64, 128)]))
+    assert not in_place.aligned and len(in_place.faces) == 1
+    # a crop-shaped image where no face is found: taken as a crop too
+    assert not model.edit(crop, detector=StubDetector([])).aligned
+    # a crop-shaped image with the face elsewhere: aligned
+    assert model.edit(crop, detector=StubDetector([_face_at(45, 50, 90)])).aligned
+    # align=False never looks for faces; box= neither
+    detector = StubDetector([_face_at(45, 50, 90)])
+    assert not model.edit(crop, align=False, detector=detector).aligned
+    assert not model.edit(crop, box=(0, 0, 64, 64), detector=detector).aligned
+    assert detector.calls == 0
+    with pytest.raises(ValueError, match="either box"):
+        model.edit(crop, box=(0, 0, 64, 64), align=True)
+
+
+def test_without_the_extra_photos_ask_for_it_and_crops_still_work(model, monkeypatch):
+    def unavailable():
+        raise AlignmentUnavailableError("face detection needs dlib")
+
+    monkeypatch.setattr("sagan_edit.model.get_detector", unavailable)
+    with pytest.raises(AlignmentUnavailableError, match=r"sagan-edit\[align\]"):
+        model.edit(_photo(900, 600))
+    assert not model.edit(_photo(128, 128)).aligned
+    assert not model.edit(_photo(900, 600), align=False).aligned
+
+
+# --------------------------------------------------------------------- the real detector
+
+
+def _detector():
+    pytest.importorskip("dlib", reason="the align extra (dlib-bin) is not installed")
+    from sagan_edit.align import get_detector
+
+    try:
+        return get_detector()
+    except AlignmentUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+def test_example_photo_face_is_found_and_edited_in_place(model):
+    detector = _detector()
+    photo = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    faces = detector.detect(photo)
+    assert len(faces) == 1
+    left, top, right, bottom = EXAMPLE_FACE_BOX
+    for x, y in faces[0].landmarks:
+        assert left < x < right and top < y < bottom
+    result = model.edit(EXAMPLE)
+    assert result.aligned and len(result.faces) == 1
+    mask = np.asarray(result.mask)
+    assert np.array_equal(np.asarray(result.image)[mask == 0], photo[mask == 0])
+    ys, xs = np.nonzero(mask)
+    assert left - 40 <= xs.min() and xs.max() <= right + 40
+    assert top - 40 <= ys.min() and ys.max() <= bottom + 40
+
+
+def test_a_rotated_scaled_shifted_copy_aligns_back():
+    """The same face points land on the same crop pixels (within 3 px of 128) after a warp."""
+    detector = _detector()
+    photo = Image.open(EXAMPLE).convert("RGB")
+    original = detector.detect(np.asarray(photo))[0]
+    reference = FaceAlignment.fit(original.landmarks, CELEBAHQ_TEMPLATE, 128)
+    for degrees, scale, shift in ((12, 1.8, (300, 120)), (-15, 0.9, (40, 260))):
+        # the copy: photo point p goes to scale * R p + shift
+        forward = np.hstack([scale * _rotation(degrees), np.array(shift, float)[:, None]])
+        inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]
+        size = (int(photo.width * 2.2), int(photo.height * 2.2))
+        copy = photo.transform(size, Image.Transform.AFFINE, inverse.flatten().tolist(),
+                               Image.Resampling.BICUBIC)  # fmt: skip
+        faces = detector.detect(np.asarray(copy))
+        assert len(faces) == 1, (degrees, scale)
+        aligned = FaceAlignment.fit(faces[0].landmarks, CELEBAHQ_TEMPLATE, 128)
+        # corners of the face box in the original, seen through both alignments
+        probe = np.array([[150.0, 40], [300, 40], [150, 180], [300, 180], [225, 110]])
+        moved = probe @ forward[:, :2].T + forward[:, 2]
+        expected = probe @ reference.matrix[:, :2].T + reference.matrix[:, 2]
+        got = moved @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
+        error = np.hypot(*(got - expected).T).max()
+        assert error < 3.0, (degrees, scale, error)
+
+
+def test_several_faces_in_one_photo_are_all_edited(model):
+    _detector()
+    face = Image.open(EXAMPLE).convert("RGB").crop((104, 0, 344, 240))
+    group = Image.new("RGB", (900, 400), (200, 190, 180))
+    group.paste(face, (40, 80))
+    group.paste(face.rotate(-10, fillcolor=(200, 190, 180)), (600, 60))
+    result = model.edit(group)
+    assert result.aligned and len(result.faces) == 2
+    mask = np.asarray(result.mask)
+    assert mask[:, :450].max() > 0 and mask[:, 450:].max() > 0
+    photo = np.asarray(group)
+    assert np.array_equal(np.asarray(result.image)[mask == 0], photo[mask == 0])
+
+
+@pytest.mark.skipif(
+    not (DATA / "celeba" / "img_align_celeba").is_dir(),
+    reason=f"official aligned CelebA images not found under {DATA} (set SAGAN_DATA)",
+)
+def test_eye_centres_on_official_aligned_celeba():
+    """CelebA's alignment put the eyes at about (69, 111) and (108, 111) of 178x218."""
+    detector = _detector()
+    files = sorted((DATA / "celeba" / "img_align_celeba").glob("*.jpg"))
+    errors, missed = [], 0
+    for path in files:
+        faces = detector.detect(np.asarray(Image.open(path).convert("RGB")), min_face_size=40)
+        if len(faces) != 1:
+            missed += 1
+            continue
+        right_eye, left_eye = faces[0].landmarks[:2] - 0.5  # back to pixel indices
+        errors += [np.hypot(*(right_eye - (69, 111))), np.hypot(*(left_eye - (108, 111)))]
+    assert missed <= len(files) // 10, f"{missed} of {len(files)} images without one face"
+    assert np.mean(errors) < 3.5 and np.max(errors) < 7, (np.mean(errors), np.max(errors))
+    # the template measured on these images agrees with CelebA's own eye positions
+    (rx, ry), (lx, ly) = np.asarray(CELEBA_TEMPLATE[:2]) * 178
+    assert abs(rx - 69.5) < 3 and abs(lx - 108.5) < 3 and abs(ry - 91.5) < 4 and abs(ly - 91.5) < 4
