@@ -149,6 +149,56 @@ def test_index_stream_is_seeded_restartable_and_split_between_ranks() -> None:
     assert [ranks[0].batch(k) + ranks[1].batch(k) for k in range(10)] == batches
 
 
+def test_balanced_index_stream_draws_the_asked_share_of_positives() -> None:
+    labels = np.zeros(200)
+    labels[:10] = 1  # 5 % positives, like Eyeglasses
+    stream = IndexStream(200, 16, seed=1, labels=labels, positive_fraction=0.5)
+    batches = [stream.batch(k) for k in range(300)]
+    share = np.mean([labels[i] for batch in batches for i in batch])
+    assert 0.46 < share < 0.54, share
+    assert batches == [IndexStream(200, 16, seed=1, labels=labels, positive_fraction=0.5).batch(k)
+                       for k in range(300)]  # fmt: skip
+    restarted = IndexStream(200, 16, seed=1, start_batch=7, labels=labels, positive_fraction=0.5)
+    assert next(iter(restarted)) == batches[7]
+    ranks = [IndexStream(200, 8, seed=1, rank=r, world_size=2, labels=labels,
+                         positive_fraction=0.5) for r in (0, 1)]  # fmt: skip
+    assert ranks[0].batch(3) + ranks[1].batch(3) == batches[3]
+    with pytest.raises(ValueError, match="both positives and negatives"):
+        IndexStream(5, 2, seed=0, labels=np.ones(5), positive_fraction=0.5)
+    with pytest.raises(ValueError, match="needs the labels"):
+        IndexStream(5, 2, seed=0, positive_fraction=0.5)
+
+
+def test_trainer_balances_batches_and_says_so_in_the_model_card(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(8, 64)
+    data.labels[:] = 0
+    data.labels[:4] = 1  # 4 of 64
+    trainer = Trainer(tiny_config(positive_fraction=0.5, steps=1), data, tmp_path, quiet=True)
+    labels = torch.cat([trainer.next_batch()[1] for _ in range(40)])
+    assert 0.35 < float(labels.mean()) < 0.65
+    assert trainer.model_extra()["training"]["batches"] == "balanced, 50% with the attribute"
+    with pytest.raises(ValueError, match="positive_fraction"):
+        tiny_config(positive_fraction=1.5)
+
+
+def test_exported_models_carry_the_face_template_of_their_data() -> None:
+    from sagan_edit.align import CELEBA_TEMPLATE, CELEBAHQ_TEMPLATE
+
+    assert tiny_config(data_format="celebahq").model_config().face_template == [
+        list(p) for p in CELEBAHQ_TEMPLATE
+    ]
+    assert tiny_config(data_format="celeba").model_config().face_template == [
+        list(p) for p in CELEBA_TEMPLATE
+    ]
+    assert tiny_config(data_format="folder").model_config().face_template is None
+    given = ((0.3, 0.4), (0.7, 0.4), (0.5, 0.6))
+    assert tiny_config(face_template=given).model_config().face_template == [
+        [0.3, 0.4],
+        [0.7, 0.4],
+        [0.5, 0.6],
+    ]
+
+
 def test_trainer_accepts_any_dataset_and_flips_deterministically(tmp_path: Path) -> None:
     class Plain(torch.utils.data.Dataset):  # no .batch(), numpy labels
         def __init__(self) -> None:
