@@ -610,8 +610,13 @@ def test_cli_train_then_resume(tmp_path: Path) -> None:
     # the same folder again is refused; --resume continues with the saved settings
     again = runner.invoke(app, [*args, "--steps", "3"])
     assert again.exit_code == 2 and "already holds a run" in flat(again.output)
-    resumed = runner.invoke(app, ["train", "--out", str(out), "--resume", "--steps", "3", "-q"])
+    resumed = runner.invoke(
+        app, ["train", "--out", str(out), "--resume", "--steps", "3", "--lambda-rec-id", "10", "-q"]
+    )
     assert resumed.exit_code == 0, resumed.output
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["lambda_rec_id"] == 10 and saved["lambda_rec_dual"] == 20  # given vs kept
+    assert saved["image_size"] == 16
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").open()]
     assert steps[-1] == 3
     assert SaGAN.from_pretrained(out / "model").config.extra["training"]["generator steps"] == 3

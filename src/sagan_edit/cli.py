@@ -810,6 +810,18 @@ def train_command(
     lr: Annotated[
         float, typer.Option("--lr", min=0.0, help="Adam learning rate of G and D.")
     ] = 2e-4,
+    lambda_rec_id: Annotated[
+        float,
+        typer.Option(
+            "--lambda-rec-id", min=0.0, help="lambda_2, identity reconstruction (paper: 100)."
+        ),
+    ] = 100.0,
+    lambda_rec_dual: Annotated[
+        float,
+        typer.Option(
+            "--lambda-rec-dual", min=0.0, help="lambda_1, dual reconstruction (paper: 20)."
+        ),
+    ] = 20.0,
     lr_decay_fraction: Annotated[
         float,
         typer.Option(
@@ -905,7 +917,8 @@ def train_command(
         compile=compile_model, num_workers=num_workers, log_every=log_every,
         sample_every=sample_every, checkpoint_every=checkpoint_every, data=data,
         data_format=data_format, positive_fraction=positive_fraction,
-        lr_decay_fraction=lr_decay_fraction,
+        lr_decay_fraction=lr_decay_fraction, lambda_rec_id=lambda_rec_id,
+        lambda_rec_dual=lambda_rec_dual,
     )  # fmt: skip
     if resume:
         if find_latest_checkpoint(out) is None:
