@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import AlignmentUnavailableError, NoFaceFoundError
+from .imaging import blend, quantise_mask
 
 __all__ = [
     "CELEBAHQ_TEMPLATE",
@@ -142,7 +143,6 @@ class DlibFaceDetector:
         if not os.path.isfile(path):
             raise AlignmentUnavailableError(f"landmark model {path} is missing: {INSTALL_HINT}")
         self.score_threshold = score_threshold
-        self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(path)
         self._lock = threading.Lock()  # dlib's objects are not documented as thread-safe
@@ -231,12 +231,14 @@ def _invert(matrix: np.ndarray) -> np.ndarray:
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map (..., 2) points through a 2x3 affine matrix."""
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def _sample(image: torch.Tensor, coords: torch.Tensor, mode: str) -> torch.Tensor:
+def _sample(image: torch.Tensor, coords: np.ndarray, mode: str) -> torch.Tensor:
     """Sample (C, H, W) ``image`` at continuous (x, y) pixel ``coords`` of shape (h, w, 2)."""
     height, width = image.shape[-2:]
+    coords = torch.from_numpy(coords).float()
     grid = torch.stack(
         [coords[..., 0] * (2 / width) - 1, coords[..., 1] * (2 / height) - 1], dim=-1
     )
@@ -246,16 +248,10 @@ def _sample(image: torch.Tensor, coords: torch.Tensor, mode: str) -> torch.Tenso
     )[0]  # fmt: skip
 
 
-def _pixel_centres(left: int, top: int, width: int, height: int) -> torch.Tensor:
-    ys = torch.arange(height, dtype=torch.float64) + (top + 0.5)
-    xs = torch.arange(width, dtype=torch.float64) + (left + 0.5)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([grid_x, grid_y], dim=-1)
-
-
-def _warp_points(matrix: np.ndarray, coords: torch.Tensor) -> torch.Tensor:
-    m = torch.from_numpy(matrix)
-    return coords @ m[:, :2].T + m[:, 2]
+def _pixel_centres(left: int, top: int, width: int, height: int) -> np.ndarray:
+    """(height, width, 2) continuous (x, y) centres of a block of pixels."""
+    xs, ys = np.meshgrid(np.arange(width) + (left + 0.5), np.arange(height) + (top + 0.5))
+    return np.stack([xs, ys], axis=-1)
 
 
 def _border_taper(size: int, width: float) -> torch.Tensor:
@@ -319,11 +315,11 @@ class FaceAlignment:
             patch = patch.resize(size, Image.Resampling.LANCZOS)
         image = torch.from_numpy(np.asarray(patch).copy()).permute(2, 0, 1).float()
         # crop pixel centre -> photo coordinates -> coordinates in the (shrunk) patch
-        coords = _warp_points(_invert(self.matrix), _pixel_centres(0, 0, self.size, self.size))
+        coords = _apply(_invert(self.matrix), _pixel_centres(0, 0, self.size, self.size))
         coords[..., 0] = (coords[..., 0] - left) * (image.shape[-1] / max(1, right - left))
         coords[..., 1] = (coords[..., 1] - top) * (image.shape[-2] / max(1, bottom - top))
         out = (
-            _sample(image, coords.float(), "bilinear")
+            _sample(image, coords, "bilinear")
             if image.numel()
             else torch.zeros(3, self.size, self.size)
         )
@@ -350,19 +346,12 @@ class FaceAlignment:
             return
         taper = _border_taper(self.size, self.size / 16)
         weights = (mask.float().cpu()[0] * strength).clamp(0, 1) * taper
-        coords = _warp_points(
-            self.matrix, _pixel_centres(left, top, right - left, bottom - top)
-        ).float()
+        coords = _apply(self.matrix, _pixel_centres(left, top, right - left, bottom - top))
         warped_mask = _sample(weights[None], coords, "bilinear")[0]
-        mask_u8 = warped_mask.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+        mask_u8 = quantise_mask(warped_mask)
         amn = amn_image.float().cpu().add(1).mul(127.5)
         warped = _sample(amn, coords, "bicubic").clamp(0, 255).permute(1, 2, 0).numpy()
-
-        region = out[top:bottom, left:right]
-        touched = mask_u8 > 0
-        weight = mask_u8[touched].astype(np.float32)[:, None] / 255.0
-        before = region[touched].astype(np.float32)
-        region[touched] = np.clip(np.rint(before + weight * (warped[touched] - before)), 0, 255)
+        blend(out[top:bottom, left:right], mask_u8, warped)
         np.maximum(
             full_mask[top:bottom, left:right], mask_u8, out=full_mask[top:bottom, left:right]
         )

@@ -45,7 +45,7 @@ class SaGANConfig:
     disc_base_channels: int = 32
     disc_layers: int = 6
     variant: str = "attention"
-    face_template: list[list[float]] | None = None
+    face_template: list[list[float]] | None = None  # any (3, 2) sequence; stored as lists
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -196,14 +196,26 @@ def paste_box(
     if side != mask.shape[-1]:
         mask = F.interpolate(mask, size=(side, side), mode="bilinear", align_corners=False)
         amn = F.interpolate(amn, size=(side, side), mode="bicubic", align_corners=False)
-    mask_u8 = mask[0, 0].clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-    amn_np = amn[0].clamp(0, 255).permute(1, 2, 0).numpy()
-
+    mask_u8 = quantise_mask(mask[0, 0])
     full_mask[top:bottom, left:right] = mask_u8
-    region = out[top:bottom, left:right].astype(np.float32)
-    weight = mask_u8.astype(np.float32)[:, :, None] / 255.0
-    blended = region + weight * (amn_np - region)
-    out[top:bottom, left:right] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    blend(out[top:bottom, left:right], mask_u8, amn[0].clamp(0, 255).permute(1, 2, 0).numpy())
+
+
+def quantise_mask(mask: torch.Tensor) -> np.ndarray:
+    """Return a mask in [0, 1] as the uint8 array (0-255) that the composite uses."""
+    return mask.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+
+
+def blend(region: np.ndarray, mask_u8: np.ndarray, edit: np.ndarray) -> None:
+    """Composite in place: ``region + mask/255 * (edit - region)``, rounded, where mask > 0.
+
+    ``region`` is (h, w, 3) uint8 (a view into the output), ``mask_u8`` (h, w) uint8 and
+    ``edit`` (h, w, 3) float in [0, 255]. Pixels whose mask is 0 are not touched.
+    """
+    touched = mask_u8 > 0
+    weight = mask_u8[touched].astype(np.float32)[:, None] / 255.0
+    before = region[touched].astype(np.float32)
+    region[touched] = np.clip(np.rint(before + weight * (edit[touched] - before)), 0, 255)
 
 
 def to_output(source: SourceImage, rgb: np.ndarray) -> Image.Image:

@@ -231,9 +231,6 @@ class SaGAN(nn.Module):
         ]
         return results if batched else results[0]
 
-    def _face_template(self) -> Sequence[Sequence[float]]:
-        return self.config.face_template or CELEBAHQ_TEMPLATE
-
     def _plan(
         self,
         source: SourceImage,
@@ -247,25 +244,22 @@ class SaGAN(nn.Module):
         width, height = source.size
         if box is not None or align is False:
             return _EditPlan([face_box(source, box)])
-        crop_like = looks_like_crop(width, height)
-        if align is None and crop_like:
-            try:
-                detector = detector or get_detector()
-            except AlignmentUnavailableError:
-                return _EditPlan([face_box(source, None)])
-        elif detector is None:
+        as_crop_if_in_place = align is None and looks_like_crop(width, height)
+        where = f"{source.name}: " if source.name else ""
+        if detector is None:
             try:
                 detector = get_detector()
             except AlignmentUnavailableError as exc:
-                where = f"{source.name}: " if source.name else ""
+                if as_crop_if_in_place:
+                    return _EditPlan([face_box(source, None)])
                 raise AlignmentUnavailableError(
                     f"{where}a {width}x{height} photo needs its faces found and aligned: "
                     f"{INSTALL_HINT} (or give the face's box, or edit it as a face crop: "
                     "align=False, --no-align)"
                 ) from exc
         found = detector.detect(source.rgb, min_face_size=min_face_size)
-        template = self._face_template()
-        if align is None and crop_like:
+        template = self.config.face_template or CELEBAHQ_TEMPLATE
+        if as_crop_if_in_place:
             square = face_box(source, None)
             side = square[2] - square[0]
             if not found or (
@@ -274,7 +268,6 @@ class SaGAN(nn.Module):
             ):
                 return _EditPlan([square], faces=found)
         if not found:
-            where = f"{source.name}: " if source.name else ""
             raise NoFaceFoundError(
                 f"{where}no face of at least {min_face_size} px found "
                 "(lower the minimum face size, give a box, or edit it as a face crop: "
@@ -284,8 +277,8 @@ class SaGAN(nn.Module):
             wanted = sorted(set(faces))
             if any(not 0 <= n < len(found) for n in wanted):
                 raise NoFaceFoundError(
-                    f"{source.name + ': ' if source.name else ''}faces {wanted} asked for, but "
-                    f"{len(found)} found (numbered 0 to {len(found) - 1}, left to right)"
+                    f"{where}faces {wanted} asked for, but {len(found)} found (numbered 0 to "
+                    f"{len(found) - 1}, left to right)"
                 )
             found = [found[n] for n in wanted]
         size = self.config.image_size

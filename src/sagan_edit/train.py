@@ -278,17 +278,14 @@ class TrainConfig:
             num_residual_blocks=self.num_residual_blocks,
             disc_base_channels=self.disc_base_channels,
             disc_layers=self.disc_layers,
-            face_template=self.face_template_for_data(),
+            face_template=self.face_template_for_data(),  # type: ignore[arg-type]
             extra=dict(extra or {}),
         )
 
-    def face_template_for_data(self) -> list[list[float]] | None:
+    def face_template_for_data(self) -> Sequence[Sequence[float]] | None:
         """The exported model's face template: given, or the measured one of a known layout."""
-        if self.face_template is not None:
-            return [list(point) for point in self.face_template]
         known = {"celebahq": CELEBAHQ_TEMPLATE, "celeba": CELEBA_TEMPLATE}
-        template = known.get(self.data_format or "")
-        return [list(point) for point in template] if template else None
+        return self.face_template or known.get(self.data_format or "")
 
     def learning_rate_scale(self, step: int) -> float:
         """Return the factor applied to both learning rates for G step ``step`` (0-based)."""
