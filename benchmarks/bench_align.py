@@ -76,8 +76,8 @@ def measure(megapixels: float, repeats: int, threads: int) -> dict[str, float]:
     }
     row["aligned / box"] = row["aligned edit s"] / row["box edit s"]
     row["extra peak memory / photo bytes"] = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    ) / 1024 / (photo.nbytes / 1e6)
+        (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 / (photo.nbytes / 1e6)
+    )
     return row
 
 
