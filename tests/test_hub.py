@@ -154,7 +154,7 @@ def test_hub_config_of_the_wrong_kind(fake_hub: FakeHub, make_model_dir):
     fake_hub.add("someone/bert-ish", folder)
     with pytest.raises(InvalidWeightsError) as error:
         SaGAN.from_pretrained("someone/bert-ish")
-    assert "not a sagan-edit config" in one_line(error) and "'bert'" in str(error.value)
+    assert "not a sagan-edit SaGAN model config" in one_line(error) and "'bert'" in str(error.value)
 
 
 @pytest.mark.parametrize("alias", ["eyeglasses", "Eyeglasses"])

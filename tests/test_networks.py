@@ -69,6 +69,27 @@ def test_output_is_attention_blend_eq7():
     assert torch.equal(out.image, x)
 
 
+def test_baseline_variants_have_no_san_and_follow_their_output_rules():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    whole = Generator(base_channels=8, num_residual_blocks=1, variant="none")
+    residual = Generator(base_channels=8, num_residual_blocks=1, variant="residual")
+    assert whole.san is None and residual.san is None
+    assert not any(k.startswith("san.") for k in whole.state_dict())
+    out = whole(x, 1.0)  # StarGAN's rule: the output is AMN's image, every pixel may change
+    assert torch.equal(out.image, out.amn_image) and torch.equal(out.mask, torch.ones(2, 1, 32, 32))
+    assert out.residual is None
+    out = residual(x, 0.0)  # ResGAN's rule: input + residual, kept in the image range
+    assert out.residual is not None
+    torch.testing.assert_close(out.image, (x + out.residual).clamp(-1, 1))
+    torch.testing.assert_close(out.image, out.amn_image * out.mask + x * (1 - out.mask))
+    residual.amn.output.bias.data.fill_(0)
+    residual.amn.output.weight.data.zero_()  # r = tanh(0) = 0: the input passes through
+    assert torch.equal(residual(x, 1.0).image, x)
+    with pytest.raises(ValueError, match="variant"):
+        Generator(variant="cycle")
+
+
 def test_weights_initialised_normal_002():
     torch.manual_seed(0)
     g = Generator()

@@ -333,6 +333,37 @@ def test_fit_writes_logs_samples_checkpoint_and_a_loadable_model(tmp_path: Path)
     assert "| generator steps | 2 |" in card and "final G/loss_rec_id" in card
 
 
+@pytest.mark.parametrize("variant", ["none", "residual"])
+def test_baseline_variants_train_export_and_load(tmp_path: Path, variant: str) -> None:
+    data = SyntheticMarkDataset(8, 16)
+    config = tiny_config(steps=2, variant=variant, lambda_sparsity=3.0)
+    result = Trainer(config, data, tmp_path, quiet=True).fit()
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").open()]
+    assert all(r["G/mask_mean"] == 1.0 for r in records)  # no attention: every pixel may change
+    assert ("G/loss_sparsity" in records[-1]) == (variant == "residual")
+    model = SaGAN.from_pretrained(result.model_dir, device="cpu")
+    assert model.config.variant == variant and model.generator.san is None
+    assert model.config.extra["training"]["generator variant"] == variant
+    with pytest.raises(TrainingError, match="variant="):  # an attention run cannot resume it
+        Trainer(tiny_config(steps=3), data, tmp_path / "other", quiet=True).load_checkpoint(
+            tmp_path
+        )
+
+
+def test_residual_variant_adds_the_weighted_sparsity_penalty(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(8, 16)
+    real, label = data.batch(list(range(4)))
+    losses = {}
+    for weight in (0.0, 2.0):
+        trainer = Trainer(tiny_config(variant="residual", lambda_sparsity=weight), data,
+                          tmp_path / str(weight), quiet=True)  # fmt: skip
+        torch.manual_seed(0)
+        losses[weight] = trainer.generator_losses(real, label)
+    (loss0, m0), (loss2, m2) = losses[0.0], losses[2.0]
+    torch.testing.assert_close(m0["G/loss_sparsity"], m2["G/loss_sparsity"])
+    torch.testing.assert_close(loss2 - loss0, 2.0 * m2["G/loss_sparsity"])
+
+
 def test_bf16_autocast_trains_and_keeps_the_gradient_penalty_in_float32(tmp_path: Path) -> None:
     data = SyntheticMarkDataset(8, 16)
     trainer = Trainer(tiny_config(precision="bf16", steps=2), data, tmp_path, quiet=True)
@@ -633,6 +664,7 @@ def train_args(data: Path, out: Path, attr: str = "eyeglasses", *extra: str) -> 
         (["--precision", "fp8"], "precision"),
         (["--image-size", "20"], "multiple of 8"),
         (["--attr", "glasses"], "Eyeglasses"),  # unknown names list the valid ones
+        (["--variant", "cycle"], "variant must be one of"),
     ],
 )
 def test_cli_train_rejects_bad_options(tmp_path: Path, extra: list[str], message: str) -> None:

@@ -807,6 +807,14 @@ def train_command(
             "--disc-layers", min=1, help="Stride-2 layers of D (image size / 2**N must be whole)."
         ),
     ] = 6,
+    variant: Annotated[
+        str,
+        typer.Option(
+            "--variant",
+            help="Generator: attention (SaGAN), or the paper's baselines none (whole image, "
+            "as StarGAN) and residual (as ResGAN).",
+        ),
+    ] = "attention",
     lr: Annotated[
         float, typer.Option("--lr", min=0.0, help="Adam learning rate of G and D.")
     ] = 2e-4,
@@ -822,6 +830,14 @@ def train_command(
             "--lambda-rec-dual", min=0.0, help="lambda_1, dual reconstruction (paper: 20)."
         ),
     ] = 20.0,
+    lambda_sparsity: Annotated[
+        float,
+        typer.Option(
+            "--lambda-sparsity",
+            min=0.0,
+            help="Residual variant: weight of the L1 penalty on the residual image.",
+        ),
+    ] = 1.0,
     lr_decay_fraction: Annotated[
         float,
         typer.Option(
@@ -918,7 +934,7 @@ def train_command(
         sample_every=sample_every, checkpoint_every=checkpoint_every, data=data,
         data_format=data_format, positive_fraction=positive_fraction,
         lr_decay_fraction=lr_decay_fraction, lambda_rec_id=lambda_rec_id,
-        lambda_rec_dual=lambda_rec_dual,
+        lambda_rec_dual=lambda_rec_dual, variant=variant, lambda_sparsity=lambda_sparsity,
     )  # fmt: skip
     if resume:
         if find_latest_checkpoint(out) is None:

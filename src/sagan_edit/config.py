@@ -7,20 +7,81 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .attributes import canonical_attribute
 from .errors import InvalidWeightsError
 from .fileio import atomic_write_bytes
+from .networks import GENERATOR_VARIANTS
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 MODEL_TYPE = "sagan"
 CONFIG_NAME = "config.json"
-GENERATOR_VARIANTS = ("attention",)
 SUPPORTED_IMAGE_SIZES_HINT = "a multiple of 8 (the paper uses 128; 64 and 256 work too)"
 
 
+class JsonConfig:
+    """Base of the model configs: a dataclass stored as ``config.json``, tagged ``model_type``."""
+
+    model_type: ClassVar[str]
+    kind: ClassVar[str]
+    """What the config describes, for messages (``"SaGAN model"``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as a JSON-ready dict, tagged with ``model_type``."""
+        fields = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {"model_type": self.model_type, **fields}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build a config from `to_dict` output; unknown keys are an error, not silently dropped."""
+        data = dict(data)
+        model_type = data.pop("model_type", None)
+        if model_type != cls.model_type:
+            raise InvalidWeightsError(
+                f"not a sagan-edit {cls.kind} config: model_type is {model_type!r}, "
+                f"expected {cls.model_type!r}"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidWeightsError(f"config has unknown keys {unknown}; upgrade sagan-edit?")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise InvalidWeightsError(f"invalid config: {exc}") from None
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``config.json`` into ``folder`` atomically and return its path."""
+        path = Path(folder) / CONFIG_NAME
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        atomic_write_bytes(path, text.encode("utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Self:
+        """Read a ``config.json`` file (or the one inside a folder)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidWeightsError(f"{path} is missing") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidWeightsError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidWeightsError(f"{path} does not hold a JSON object")
+        try:
+            return cls.from_dict(data)
+        except InvalidWeightsError as exc:
+            raise InvalidWeightsError(f"{path}: {exc}") from None
+
+
 @dataclass
-class SaGANConfig:
+class SaGANConfig(JsonConfig):
     """Hyper-parameters of one SaGAN model (one attribute), serialisable to ``config.json``.
 
     Args:
@@ -31,12 +92,17 @@ class SaGANConfig:
         num_residual_blocks: residual blocks between encoder and decoder (paper: 4).
         disc_base_channels: channels of the discriminator's first layer (paper: 32, Table 2).
         disc_layers: stride-2 convolutions in the discriminator (paper: 6).
-        variant: generator output rule; ``"attention"`` is SaGAN's Eq. (7).
+        variant: generator output rule: ``"attention"`` is SaGAN's Eq. (7); ``"none"`` (a
+            whole-image generator) and ``"residual"`` (ResGAN's residual image) are the paper's
+            baselines (`sagan_edit.networks.Generator`).
         face_template: where the eye centres and the nose sit in the training crops, as
             ``[[x, y], [x, y], [x, y]]`` fractions of the side (`sagan_edit.align`); photos are
             aligned to it. ``None``: CelebA-HQ's (`sagan_edit.align.CELEBAHQ_TEMPLATE`).
         extra: free-form metadata kept with the model (training settings, provenance).
     """
+
+    model_type: ClassVar[str] = MODEL_TYPE
+    kind: ClassVar[str] = "SaGAN model"
 
     attribute: str
     image_size: int = 128
@@ -72,51 +138,3 @@ class SaGANConfig:
             self.face_template = points
         if self.variant not in GENERATOR_VARIANTS:
             raise ValueError(f"variant must be one of {GENERATOR_VARIANTS}, got {self.variant!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the config as a JSON-ready dict, tagged with ``model_type``."""
-        return {"model_type": MODEL_TYPE, **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SaGANConfig:
-        """Build a config from `to_dict` output; unknown keys are an error, not silently dropped."""
-        data = dict(data)
-        model_type = data.pop("model_type", None)
-        if model_type != MODEL_TYPE:
-            raise InvalidWeightsError(
-                f"not a sagan-edit config: model_type is {model_type!r}, expected {MODEL_TYPE!r}"
-            )
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidWeightsError(f"config has unknown keys {unknown}; upgrade sagan-edit?")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise InvalidWeightsError(f"invalid config: {exc}") from None
-
-    def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write ``config.json`` into ``folder`` atomically and return its path."""
-        path = Path(folder) / CONFIG_NAME
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
-        atomic_write_bytes(path, text.encode("utf-8"))
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SaGANConfig:
-        """Read a ``config.json`` file (or the one inside a folder)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / CONFIG_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InvalidWeightsError(f"{path} is missing") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidWeightsError(f"{path} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidWeightsError(f"{path} does not hold a JSON object")
-        try:
-            return cls.from_dict(data)
-        except InvalidWeightsError as exc:
-            raise InvalidWeightsError(f"{path}: {exc}") from None

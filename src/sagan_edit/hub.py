@@ -34,9 +34,12 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
 
 from .config import CONFIG_NAME
-from .errors import WeightsNotFoundError
+from .errors import InvalidWeightsError, WeightsNotFoundError
 
 WEIGHTS_NAME = "model.safetensors"
 MODEL_CARD_NAME = "README.md"
@@ -258,3 +261,43 @@ def push_folder_to_hub(
         commit_message=commit_message,
     )
     return str(commit.commit_url)
+
+
+def load_weights_strictly(
+    module: nn.Module, path: str | os.PathLike[str], *, ignore_prefix: str | None = None
+) -> None:
+    """Load a safetensors file into ``module``: every tensor present, named and shaped as expected.
+
+    Tensors whose names start with ``ignore_prefix`` are skipped. Any missing, unexpected or
+    mis-shaped tensor raises `InvalidWeightsError` naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidWeightsError(f"{path} is missing: the folder holds no weights")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InvalidWeightsError(
+            f"{path} is not a valid safetensors file (truncated or corrupt?): {exc}"
+        ) from None
+    if ignore_prefix:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(ignore_prefix)}
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing:
+        raise InvalidWeightsError(
+            f"{path} lacks {len(missing)} tensor(s) the model needs, e.g. {missing[0]!r} "
+            f"(does it match config.json?)"
+        )
+    if unexpected:
+        raise InvalidWeightsError(
+            f"{path} has {len(unexpected)} tensor(s) the model does not use, e.g. {unexpected[0]!r}"
+        )
+    for key, tensor in tensors.items():
+        if tensor.shape != expected[key].shape:
+            raise InvalidWeightsError(
+                f"{path}: tensor {key!r} has shape {tuple(tensor.shape)}, the model expects "
+                f"{tuple(expected[key].shape)} (does it match config.json?)"
+            )
+    module.load_state_dict(tensors, strict=True)

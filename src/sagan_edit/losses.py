@@ -9,6 +9,7 @@ loss                              formula                                     pa
 `generator_adversarial_loss`      ``-E[D_src(I_hat)]``                        Eq. (13)
 `attribute_loss`                  ``E[-log D_cls(c | I)]``, BCE with logits   Eqs. (2), (9)
 `reconstruction_loss`             ``E[|I - I'|]`` (L1, mean over pixels)      Eq. (10)
+`sparsity_loss`                   ``E[|r|]`` of a residual image r            ResGAN baseline
 ================================  ==========================================  =================
 
 ``D_src`` is a PatchGAN map (one score per patch); an image's critic score is the map's mean, as
@@ -50,6 +51,11 @@ def attribute_loss(logits: Tensor, target: Tensor) -> Tensor:
 def reconstruction_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
     """Compute the mean absolute difference ``mean(|I - I'|)`` (one term of Eq. 10)."""
     return (original.float() - reconstructed.float()).abs().mean()
+
+
+def sparsity_loss(residual: Tensor) -> Tensor:
+    """Compute ``mean(|r|)``: ResGAN's L1 penalty keeping the residual image sparse."""
+    return residual.float().abs().mean()
 
 
 def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -11,8 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
@@ -33,6 +31,7 @@ from .fileio import atomic_write_bytes
 from .hub import (
     MODEL_CARD_NAME,
     WEIGHTS_NAME,
+    load_weights_strictly,
     push_folder_to_hub,
     resolve_weights_folder,
 )
@@ -118,7 +117,7 @@ class SaGAN(nn.Module):
     def __init__(self, config: SaGANConfig) -> None:
         super().__init__()
         self.config = config
-        self.generator = Generator(config.base_channels, config.num_residual_blocks)
+        self.generator = Generator(config.base_channels, config.num_residual_blocks, config.variant)
         self.eval()
 
     @property
@@ -363,36 +362,7 @@ class SaGAN(nn.Module):
         ``discriminator.*`` tensors (written by training checkpoints) are ignored; any other
         missing, unexpected or mis-shaped tensor raises `InvalidWeightsError` naming it.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidWeightsError(f"{path} is missing: the folder holds no weights")
-        try:
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise InvalidWeightsError(
-                f"{path} is not a valid safetensors file (truncated or corrupt?): {exc}"
-            ) from None
-        tensors = {k: v for k, v in tensors.items() if not k.startswith("discriminator.")}
-        expected = self.state_dict()
-        missing = sorted(set(expected) - set(tensors))
-        unexpected = sorted(set(tensors) - set(expected))
-        if missing:
-            raise InvalidWeightsError(
-                f"{path} lacks {len(missing)} tensor(s) the model needs, e.g. {missing[0]!r} "
-                f"(does it match config.json?)"
-            )
-        if unexpected:
-            raise InvalidWeightsError(
-                f"{path} has {len(unexpected)} tensor(s) the model does not use, "
-                f"e.g. {unexpected[0]!r}"
-            )
-        for key, tensor in tensors.items():
-            if tensor.shape != expected[key].shape:
-                raise InvalidWeightsError(
-                    f"{path}: tensor {key!r} has shape {tuple(tensor.shape)}, the model expects "
-                    f"{tuple(expected[key].shape)} (does it match config.json?)"
-                )
-        self.load_state_dict(tensors, strict=True)
+        load_weights_strictly(self, path, ignore_prefix="discriminator.")
 
     def push_to_hub(
         self,

@@ -160,23 +160,50 @@ class SpatialAttentionNetwork(nn.Module):
 
 
 class GeneratorOutput(NamedTuple):
-    """What `Generator.forward` returns."""
+    """What `Generator.forward` returns; ``image == amn_image * mask + input * (1 - mask)``."""
 
     image: Tensor
     """The edited image I_hat (Eq. 7), in [-1, 1]."""
     mask: Tensor
-    """The attention mask b, (N, 1, H, W) in [0, 1]."""
+    """The attention mask b, (N, 1, H, W) in [0, 1] (all ones for the variants without SAN)."""
     amn_image: Tensor
-    """AMN's raw output I_a, in [-1, 1] (used in training and for inspection)."""
+    """The image the mask composites in: AMN's raw output I_a, in [-1, 1] (for ``"residual"``:
+    ``clamp(I + r)``)."""
+    residual: Tensor | None = None
+    """``"residual"`` variant only: the residual image r, in [-1, 1] (its L1 norm is ResGAN's
+    sparsity penalty)."""
+
+
+GENERATOR_VARIANTS = ("attention", "none", "residual")
+"""Generator output rules: SaGAN's attention (Eq. 7), a whole-image generator as in StarGAN, and
+a residual image as in ResGAN (the comparison of the paper's Section 4.2)."""
 
 
 class Generator(nn.Module):
-    """SaGAN's generator G (Eq. 4): ``amn`` says how to edit, ``san`` says where."""
+    """SaGAN's generator G (Eq. 4): ``amn`` says how to edit, ``san`` says where.
 
-    def __init__(self, base_channels: int = 32, num_residual_blocks: int = 4) -> None:
+    ``variant`` picks the output rule, for the paper's comparison (Section 4.2):
+
+    * ``"attention"`` (SaGAN, Eq. 7): ``I_hat = I_a * b + I * (1 - b)``, ``b = F_a(I)``.
+    * ``"none"`` (whole-image, as StarGAN): ``I_hat = I_a``; there is no SAN.
+    * ``"residual"`` (as ResGAN): AMN's tanh output is a residual r and
+      ``I_hat = clamp(I + r, -1, 1)``; there is no SAN. ResGAN's L1 sparsity penalty on r is
+      the trainer's (``lambda_sparsity``).
+    """
+
+    def __init__(
+        self, base_channels: int = 32, num_residual_blocks: int = 4, variant: str = "attention"
+    ) -> None:
         super().__init__()
+        if variant not in GENERATOR_VARIANTS:
+            raise ValueError(f"variant must be one of {GENERATOR_VARIANTS}, got {variant!r}")
+        self.variant = variant
         self.amn = AttributeManipulationNetwork(base_channels, num_residual_blocks)
-        self.san = SpatialAttentionNetwork(base_channels, num_residual_blocks)
+        self.san = (
+            SpatialAttentionNetwork(base_channels, num_residual_blocks)
+            if variant == "attention"
+            else None
+        )
         init_weights(self)
 
     def forward(self, image: Tensor, attribute: Tensor | float) -> GeneratorOutput:
@@ -186,10 +213,16 @@ class Generator(nn.Module):
         """
         attribute = torch.as_tensor(attribute, dtype=image.dtype, device=image.device)
         attribute = attribute.reshape(-1).expand(image.shape[0])
-        amn_image = self.amn(image, attribute)
-        mask = self.san(image)
-        edited = amn_image * mask + image * (1 - mask)
-        return GeneratorOutput(edited, mask, amn_image)
+        amn_out = self.amn(image, attribute)
+        if self.san is not None:
+            mask = self.san(image)
+            edited = amn_out * mask + image * (1 - mask)
+            return GeneratorOutput(edited, mask, amn_out)
+        whole = image.new_ones((image.shape[0], 1, *image.shape[2:]))
+        if self.variant == "residual":
+            edited = (image + amn_out).clamp(-1, 1)
+            return GeneratorOutput(edited, whole, edited, residual=amn_out)
+        return GeneratorOutput(amn_out, whole, amn_out)
 
 
 class DiscriminatorOutput(NamedTuple):

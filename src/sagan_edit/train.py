@@ -11,6 +11,13 @@ label and ``c = 1 - c_g`` the edit target::
     L_D = -E[D_src(I)] + E[D_src(G(I, c))] + lambda_gp * GP + lambda_cls * BCE(D_cls(I), c_g)
     L_G = -E[D_src(G(I, c))] + lambda_cls * BCE(D_cls(G(I, c)), c)
           + lambda_rec_dual * |I - G(G(I, c), c_g)|_1 + lambda_rec_id * |I - G(I, c_g)|_1
+          [+ lambda_sparsity * |r|_1 for the residual variant, r the residual of G(I, c)]
+
+**Generator variants** (``variant``, `sagan_edit.networks.Generator`): SaGAN's attention and, for
+the paper's comparison (Section 4.2), a whole-image generator (``"none"``, StarGAN's output rule)
+and a residual image (``"residual"``, ResGAN's, with its L1 sparsity penalty on the edit's
+residual; ``lambda_sparsity`` is our choice, the paper gives ResGAN's none). Everything else,
+data, D and the objective, is shared, so the variants differ only in the output rule.
 
 **The paper's settings** (`PAPER_PRESET`, the defaults of `TrainConfig`): Adam, lr 2e-4,
 betas (0.5, 0.999), batch 16, 3 D updates per G update, lambda_gp 10, lambda_1 (dual
@@ -84,6 +91,7 @@ from .losses import (
     generator_adversarial_loss,
     gradient_penalty,
     reconstruction_loss,
+    sparsity_loss,
 )
 from .model import SaGAN, select_device
 from .networks import Discriminator, Generator
@@ -122,6 +130,7 @@ MODEL_FIELDS = (
     "num_residual_blocks",
     "disc_base_channels",
     "disc_layers",
+    "variant",
 )
 #: Losses shown in the progress line (all of them go to the JSONL log).
 PROGRESS_KEYS = (
@@ -133,6 +142,7 @@ PROGRESS_KEYS = (
     ("G/loss_rec_dual", "dual"),
     ("G/loss_rec_id", "id"),
     ("G/mask_mean", "mask"),
+    ("G/loss_sparsity", "sparse"),
 )
 
 
@@ -168,6 +178,8 @@ class TrainConfig:
     """Discriminator's first-layer channels (paper: 32)."""
     disc_layers: int = 6
     """Stride-2 convolutions in D (paper: 6); ``image_size`` must be divisible by 2**this."""
+    variant: str = "attention"
+    """Generator output rule: ``attention`` (SaGAN), or the baselines ``none`` and ``residual``."""
     # optimisation: paper, Section 3
     batch_size: int = 16
     """Images per batch and process (paper: 16)."""
@@ -189,6 +201,9 @@ class TrainConfig:
     """lambda_1, dual reconstruction ``|I - G(G(I, c), c_g)|`` (Eq. 10; paper: 20)."""
     lambda_rec_id: float = 100.0
     """lambda_2, identity reconstruction ``|I - G(I, c_g)|`` (Eq. 10; paper: 100)."""
+    lambda_sparsity: float = 1.0
+    """``residual`` variant only: weight of the L1 penalty ``mean(|r|)`` on the edit's residual
+    (ResGAN's sparsity term; our choice of weight)."""
     # schedule: our choice (module docstring)
     steps: int = 20_000
     """Generator steps (our choice; the paper gives none)."""
@@ -256,7 +271,8 @@ class TrainConfig:
         for name in ("g_lr", "d_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("lambda_gp", "lambda_cls", "lambda_rec_dual", "lambda_rec_id"):
+        for name in ("lambda_gp", "lambda_cls", "lambda_rec_dual", "lambda_rec_id",
+                     "lambda_sparsity"):  # fmt: skip
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -278,6 +294,7 @@ class TrainConfig:
             num_residual_blocks=self.num_residual_blocks,
             disc_base_channels=self.disc_base_channels,
             disc_layers=self.disc_layers,
+            variant=self.variant,
             face_template=self.face_template_for_data(),  # type: ignore[arg-type]
             extra=dict(extra or {}),
         )
@@ -716,7 +733,7 @@ class Trainer:
             raise TrainingError("the training dataset is empty")
 
         _seed_everything(config.seed)
-        self.generator = Generator(config.base_channels, config.num_residual_blocks)
+        self.generator = Generator(config.base_channels, config.num_residual_blocks, config.variant)
         self.discriminator = Discriminator(
             config.image_size, config.disc_base_channels, config.disc_layers
         )
@@ -874,6 +891,7 @@ class Trainer:
             # edit and identity in one pass: G has no cross-image layers, so batching is exact
             both = self._g_train(torch.cat([real, real]), torch.cat([target, label]))
             fake, identity, mask = both.image[:n], both.image[n:], both.mask[:n]
+            residual = both.residual[:n] if both.residual is not None else None
             dual = self._g_train(fake, label).image
             out = self._d_plain(fake)
         loss_fake = generator_adversarial_loss(out.src)
@@ -886,6 +904,10 @@ class Trainer:
             + cfg.lambda_rec_dual * loss_dual
             + cfg.lambda_rec_id * loss_id
         )
+        extra: dict[str, Tensor] = {}
+        if residual is not None:
+            extra["G/loss_sparsity"] = sparsity_loss(residual)
+            loss = loss + cfg.lambda_sparsity * extra["G/loss_sparsity"]
         with torch.no_grad():
             accuracy = ((out.cls.float() > 0).float() == target).float().mean()
         metrics = {
@@ -896,6 +918,7 @@ class Trainer:
             "G/loss_rec_id": loss_id,
             "G/mask_mean": mask.float().mean(),
             "G/cls_accuracy": accuracy,
+            **extra,
         }
         return loss, metrics
 
@@ -1210,8 +1233,9 @@ class Trainer:
             raise TrainingError(f"{path}: not a sagan-edit training checkpoint")
         saved = state["train_config"]
         mine = self.config.to_dict()
-        different = [f"{k}={saved.get(k)!r} (now {mine[k]!r})" for k in MODEL_FIELDS
-                     if saved.get(k) != mine[k]]  # fmt: skip
+        default = PAPER_PRESET.to_dict()  # for settings newer than the checkpoint
+        different = [f"{k}={saved.get(k, default[k])!r} (now {mine[k]!r})" for k in MODEL_FIELDS
+                     if saved.get(k, default[k]) != mine[k]]  # fmt: skip
         if different:
             raise TrainingError(
                 f"{path} was trained with other network settings: {', '.join(different)}"
@@ -1284,6 +1308,11 @@ class Trainer:
                 f"{cfg.lambda_gp:g} / {cfg.lambda_cls:g} / {cfg.lambda_rec_dual:g} / "
                 f"{cfg.lambda_rec_id:g}"
             ),
+            **(
+                {"generator variant": cfg.variant, "lambda_sparsity": cfg.lambda_sparsity}
+                if cfg.variant == "residual"
+                else {"generator variant": cfg.variant}
+            ),
             "batches": f"balanced, {cfg.positive_fraction:.0%} with the attribute"
             if cfg.positive_fraction is not None
             else "passes over the data in random order",
@@ -1293,7 +1322,8 @@ class Trainer:
             "seed": cfg.seed,
         }
         for key in ("D/loss_real", "D/loss_fake", "D/loss_gp", "D/loss_cls", "G/loss_fake",
-                    "G/loss_cls", "G/loss_rec_dual", "G/loss_rec_id", "G/mask_mean"):  # fmt: skip
+                    "G/loss_cls", "G/loss_rec_dual", "G/loss_rec_id", "G/mask_mean",
+                    "G/loss_sparsity"):  # fmt: skip
             if key in self.last_metrics:
                 training[f"final {key}"] = round(self.last_metrics[key], 4)
         description = cfg.description or (
