@@ -187,3 +187,15 @@ def test_box_limits_the_edit_to_the_face_region(model):
     for bad in [(0, 0, 100, 50), (250, 0, 350, 100), (-1, 0, 99, 100), (0, 0, 10)]:
         with pytest.raises(InvalidBoxError):
             model.edit(photo, box=bad, align=False)
+
+
+@pytest.mark.parametrize("variant", ["none", "residual"])
+def test_edit_runs_the_baseline_variants_over_the_whole_crop(variant: str) -> None:
+    torch.manual_seed(0)
+    config = SaGANConfig("eyeglasses", image_size=64, base_channels=4, num_residual_blocks=1,
+                         variant=variant)  # fmt: skip
+    model = SaGAN(config)
+    face = np.full((64, 64, 3), 100, np.uint8)
+    result = model.edit(face, align=False)
+    assert np.asarray(result.mask).min() == 255  # no attention: every pixel may change
+    assert result.image.size == (64, 64)

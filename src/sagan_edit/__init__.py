@@ -1,6 +1,7 @@
 """sagan-edit: face attribute editing with spatial attention (SaGAN, Zhang et al., ECCV 2018)."""
 
 from .attributes import CELEBA_ATTRIBUTES, PAPER_ATTRIBUTES
+from .classifier import AttributeClassifier
 from .config import SaGANConfig
 from .errors import (
     AlignmentUnavailableError,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CELEBA_ATTRIBUTES",
     "AlignmentUnavailableError",
+    "AttributeClassifier",
     "PAPER_ATTRIBUTES",
     "PRETRAINED",
     "Discriminator",

@@ -980,6 +980,139 @@ def train_command(
         typer.echo(str(result.model_dir))
 
 
+# ---------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+def eval_command(
+    weights: Annotated[
+        str,
+        typer.Option(
+            "--weights",
+            "-w",
+            show_default=False,
+            help="Model to evaluate: an alias, a local folder or a Hub repo id.",
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            show_default=False,
+            help="Test images with labels: a CelebA or CelebA-HQ folder, a folder with a labels "
+            "CSV, or a pack.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            show_default=False,
+            help="Folder for metrics.json, metrics.md and samples.png (created; those files "
+            "are replaced).",
+        ),
+    ],
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Evaluate the first N test images only."),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="test, train or all.")] = "test",
+    data_format: Annotated[
+        str | None,
+        typer.Option(
+            "--data-format", help="celeba, celebahq, folder or packed (default: recognised)."
+        ),
+    ] = None,
+    classifier: Annotated[
+        str | None,
+        typer.Option(
+            "--classifier", help="Judge: a classifier folder or Hub repo id (default: shipped)."
+        ),
+    ] = None,
+    inception: Annotated[
+        Path | None,
+        typer.Option(
+            "--inception",
+            help="Local TorchScript Inception file (inception-2015-12-05.pt) for standard FID.",
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per pass.")] = 32,
+    samples: Annotated[
+        int, typer.Option("--samples", min=0, help="Rows of the sample grid (0: none).")
+    ] = 8,
+    device: Annotated[
+        str, typer.Option("--device", help="`auto` (CUDA, MPS, CPU), `cpu`, `cuda`...")
+    ] = "auto",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+    ] = False,
+) -> None:
+    """Measure a model's edits on a labelled test set (editing accuracy, preservation, FCD...).
+
+    Every test image is edited to the opposite value of the model's attribute; the shipped
+    attribute classifier judges the edits. Writes `OUT/metrics.json` (every figure and the
+    settings), `OUT/metrics.md` (tables) and `OUT/samples.png`; prints the folder on stdout.
+    The figures are defined in the evaluation guide (docs/evaluation.md).
+    """
+    from .classifier import AttributeClassifier
+    from .data import FORMATS, SPLITS, load_dataset
+    from .evaluate import evaluate, load_inception
+
+    if data_format is not None and data_format not in FORMATS:
+        raise typer.BadParameter(
+            f"{data_format!r} is not one of {', '.join(FORMATS)}", param_hint="'--data-format'"
+        )
+    if split not in SPLITS:
+        raise typer.BadParameter(
+            f"{split!r} is not one of {', '.join(SPLITS)}", param_hint="'--split'"
+        )
+    if not data.exists():
+        raise typer.BadParameter(f"{str(data)!r} does not exist", param_hint="'--data'")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{str(out)!r} is a file, not a folder", param_hint="'--out'")
+    check_device(device)
+    model = load_model(weights, device=device)
+    console = stderr_console()
+    with library_errors():
+        dataset = load_dataset(
+            data, model.attribute, split=split, image_size=model.config.image_size,
+            data_format=data_format, flip=False, limit=limit,
+        )  # fmt: skip
+        net = load_inception(inception, model.device) if inception is not None else None
+        judge = AttributeClassifier.from_pretrained(classifier, device=device)
+        progress = Progress(
+            TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=console, disable=quiet or not console.is_terminal,
+        )  # fmt: skip
+        with progress:
+            task = progress.add_task("evaluating", total=len(dataset))
+            report, grid = evaluate(
+                model, dataset, classifier=judge, inception=net, batch_size=batch_size,
+                num_samples=samples,
+                progress=lambda done, total: progress.update(task, completed=done),
+                settings={
+                    "model": weights, "data": str(data), "judge": classifier or "shipped",
+                    "limit": limit, "inception": str(inception) if inception else None,
+                },
+            )  # fmt: skip
+        report.save(out, grid)
+    if not quiet:
+        add, remove = report.add, report.remove
+        console.print(
+            f"{model.attribute}: editing accuracy add {_percent(add.editing_accuracy)} / remove "
+            f"{_percent(remove.editing_accuracy)}, attribute preservation "
+            f"{_percent(add.attribute_preservation)} / {_percent(remove.attribute_preservation)}"
+            f", FCD {report.frechet_classifier_distance:.3f} ({len(dataset)} images)",
+            markup=False,
+        )
+    typer.echo(str(out))
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``sagan-edit`` command line (the console script's entry point)."""
     app(args=list(argv) if argv is not None else None, prog_name="sagan-edit")

@@ -76,7 +76,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -86,6 +86,9 @@ from torch.utils.data import Dataset
 from .attributes import canonical_attribute
 from .errors import ImageLoadError, SaGANError
 from .fileio import atomic_path, atomic_write_bytes
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "CELEBAHQ_TRAIN_IMAGES",
@@ -719,6 +722,19 @@ class AttributeDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         """The layout they came from (``"celeba"``, ``"celebahq"``, ``"folder"``, ``"packed"``)."""
         self.missing = missing
         """Label rows left out because their image is absent."""
+        self.attribute_names: tuple[str, ...] = ()
+        """Every attribute of the label file (set by `load_dataset`; empty otherwise)."""
+        self.label_matrix: np.ndarray = np.zeros((len(self.files), 0), dtype=np.uint8)
+        """(N, len(attribute_names)) uint8, every attribute's labels, 1 = has it (set by
+        `load_dataset`; the attribute classifier trains on these)."""
+
+    def with_all_labels(self, names: Sequence[str], matrix: np.ndarray) -> Self:
+        """Attach every attribute's labels, (N, len(names)) 0/1, and return the dataset."""
+        matrix = np.asarray(matrix, dtype=np.uint8)
+        if matrix.shape != (len(self.files), len(names)):
+            raise DatasetError(f"label matrix {matrix.shape} does not match {len(self)} images")
+        self.attribute_names, self.label_matrix = tuple(names), matrix
+        return self
 
     def __len__(self) -> int:
         return len(self.files)
@@ -878,6 +894,8 @@ class PackedDataset(AttributeDataset):
         """The pack's folder."""
         self.rows = np.asarray(rows, dtype=np.int64)
         """Pack row of each item."""
+        self.source_format: str | None = None
+        """Layout of the data the pack was made from (``"celebahq"``, ``"celeba"``, ...)."""
         self._images: np.ndarray | None = None
 
     @property
@@ -1011,7 +1029,7 @@ def _load_packed(
             f"{path}: no {split} images in this pack (it was packed with split={held})"
         )
     column = list(meta["attributes"]).index(name)
-    return PackedDataset(
+    dataset = PackedDataset(
         path,
         rows,
         [files[r] for r in rows],
@@ -1022,6 +1040,8 @@ def _load_packed(
         split=split,
         missing=int(meta.get("missing", 0)),
     )
+    dataset.source_format = meta.get("source_format")
+    return dataset.with_all_labels(meta["attributes"], labels[rows])
 
 
 def pack_dataset(
@@ -1213,7 +1233,7 @@ def load_dataset(
     if rows.size == 0:
         raise DatasetError(f"{path}: no images in the {split} split")
     column = source.attributes.index(name)
-    return ImageFileDataset(
+    dataset = ImageFileDataset(
         source.image_dir,
         [source.files[r] for r in rows],
         source.values[rows, column],
@@ -1226,3 +1246,4 @@ def load_dataset(
         data_format=fmt,
         missing=source.missing,
     )
+    return dataset.with_all_labels(source.attributes, source.values[rows])

@@ -28,7 +28,8 @@ def render_model_card(config: SaGANConfig) -> str:
     """Return a model card for ``config``: Hub front matter, usage, training facts and citation.
 
     Facts about training come from ``config.extra`` (the trainer fills it): keys ``license``,
-    ``datasets``, ``description`` and ``training`` (a flat dict shown as a table).
+    ``datasets``, ``description``, ``training`` and ``evaluation`` (flat dicts shown as tables;
+    `sagan_edit.evaluate.EvaluationReport.summary` gives the latter).
     """
     extra = config.extra
     slug = attribute_slug(config.attribute)
@@ -88,6 +89,18 @@ def render_model_card(config: SaGANConfig) -> str:
     if training:
         lines += ["## Training", "", "| setting | value |", "| --- | --- |"]
         lines += [f"| {key} | {value} |" for key, value in training.items()]
+        lines.append("")
+    evaluation = extra.get("evaluation")
+    if evaluation:
+        lines += [
+            "## Evaluation",
+            "",
+            "Measured with `sagan-edit eval` (definitions: sagan-edit's evaluation guide).",
+            "",
+            "| metric | value |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {key} | {value} |" for key, value in evaluation.items()]
         lines.append("")
     lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)

@@ -1,0 +1,571 @@
+"""Evaluation: how good a model's edits are, measured the same way every time.
+
+`evaluate` edits every image of a test set to the opposite value of the model's attribute
+(adding it where a face lacks it, removing it where a face has it) and measures:
+
+* **Editing accuracy**: the share of edits that the judge, an independent `AttributeClassifier`,
+  finds with the target value; for adding and removing separately. Beside it, the judge's own
+  accuracy on the unedited images, the ceiling it can certify.
+* **Attribute preservation**: the share of the *other* attributes whose predicted value (p > 0.5)
+  is the same before and after the edit.
+* **Pixel preservation**: the mean absolute change (8-bit levels) and the PSNR (dB), over the
+  whole image and over the region **outside** a fixed box around the attribute's place on an
+  aligned face (`attribute_region`). The box comes from the face template of the data, not from
+  the model's mask: a score restricted to where a model's own mask is zero is zero by
+  construction and says nothing. PSNR is ``10 log10(255^2 / MSE)`` with the MSE pooled over all
+  images of a direction (so one untouched image cannot make it infinite); when nothing changed at
+  all it is reported as ``null``.
+* **Mask statistics** (attention models only): the mean of the mask (its soft area), the share
+  of pixels above 0.5, and the share of the mask's mass inside the attribute's box.
+* **Realism**: the Fréchet distance between the edited and the real test images in the judge's
+  feature space (``frechet_classifier_distance``, FCD; sagan-edit's own measure, not comparable
+  with published FIDs) and, given a local Inception file, the standard FID (`load_inception`).
+* **Reconstruction**: PSNR of ``G(I, c_g)`` (the image "edited" to the value it already has)
+  against ``I``, pooled over the set.
+
+Images are compared as 8-bit pixels, what a user saves: edits are rounded to 8 bits first.
+`EvaluationReport` holds every figure; ``save`` writes ``metrics.json``, ``metrics.md`` and a
+sample grid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .align import CELEBA_TEMPLATE, CELEBAHQ_TEMPLATE
+from .attributes import canonical_attribute
+from .classifier import AttributeClassifier
+from .errors import SaGANError
+from .fileio import atomic_write_bytes
+from .model import SaGAN
+
+__all__ = [
+    "ATTRIBUTE_REGIONS",
+    "EvaluationReport",
+    "FrechetStats",
+    "attribute_region",
+    "evaluate",
+    "frechet_distance",
+    "load_inception",
+]
+
+#: Boxes around an attribute's place on an aligned face, in units of the face template: with the
+#: eye centres' midpoint (cx, cy) and their distance d, a box is
+#: ``(cx + x0*d, cy + y0*d, cx + x1*d, cy + y1*d)``. The eye band covers spectacle frames; the
+#: mouth box is centred on the mouth corners of official CelebA's mean landmarks (1.05 d below
+#: the eyes, 0.87 d apart) with room for a smile; the lower face runs from under the nose to
+#: the chin.
+REGION_BOXES: dict[str, tuple[float, float, float, float]] = {
+    "eyes": (-1.25, -0.55, 1.25, 0.55),
+    "mouth": (-0.85, 0.65, 0.85, 1.45),
+    "lower face": (-1.15, 0.6, 1.15, 2.1),
+}
+#: The region of each attribute that has one (the paper's four and their neighbours).
+ATTRIBUTE_REGIONS: dict[str, str] = {
+    "Eyeglasses": "eyes",
+    "Bags_Under_Eyes": "eyes",
+    "Mouth_Slightly_Open": "mouth",
+    "Smiling": "mouth",
+    "No_Beard": "lower face",
+    "Goatee": "lower face",
+    "Mustache": "lower face",
+    "5_o_Clock_Shadow": "lower face",
+}
+
+
+class EvaluationError(SaGANError, ValueError):
+    """An evaluation cannot run as asked (no images, a bad Inception file)."""
+
+
+def attribute_region(
+    attribute: str, template: Sequence[Sequence[float]] | None = None
+) -> tuple[float, float, float, float] | None:
+    """Return the attribute's box ``(left, top, right, bottom)`` as fractions of the crop side.
+
+    ``template``: the eye centres and nose of the aligned data (`sagan_edit.align`; default
+    CelebA-HQ's). None for attributes without a fixed place (``"Male"``).
+    """
+    region = ATTRIBUTE_REGIONS.get(canonical_attribute(attribute))
+    if region is None:
+        return None
+    (rx, ry), (lx, ly), _ = template or CELEBAHQ_TEMPLATE
+    cx, cy, d = (rx + lx) / 2, (ry + ly) / 2, math.hypot(lx - rx, ly - ry)
+    x0, y0, x1, y1 = REGION_BOXES[region]
+    clip = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
+    return clip(cx + x0 * d), clip(cy + y0 * d), clip(cx + x1 * d), clip(cy + y1 * d)
+
+
+def region_mask(box: tuple[float, float, float, float], size: int) -> Tensor:
+    """Return a (size, size) bool mask of the pixels whose centres lie inside ``box``."""
+    centres = (torch.arange(size, dtype=torch.float64) + 0.5) / size
+    inside_x = (centres >= box[0]) & (centres < box[2])
+    inside_y = (centres >= box[1]) & (centres < box[3])
+    return inside_y[:, None] & inside_x[None, :]
+
+
+# ------------------------------------------------------------------------- Fréchet distance
+
+
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
+) -> float:
+    """Compute ``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` between two Gaussians.
+
+    ``Tr((S1 S2)^(1/2))`` is the sum of the square roots of the eigenvalues of
+    ``S1^(1/2) S2 S1^(1/2)``, a symmetric matrix with the same spectrum as ``S1 S2``, so it is
+    computed with symmetric eigendecompositions in float64 (no complex parts to discard).
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
+        raise ValueError("means and covariances must have matching shapes (D,) and (D, D)")
+    values, vectors = np.linalg.eigh((sigma1 + sigma1.T) / 2)
+    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = root1 @ sigma2 @ root1
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_root)
+
+
+class FrechetStats:
+    """Running mean and covariance of feature vectors (float64), for `frechet_distance`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._sum: np.ndarray | None = None
+        self._outer: np.ndarray | None = None
+
+    def update(self, features: Tensor | np.ndarray) -> None:
+        """Add a batch of (N, D) feature vectors."""
+        batch = np.asarray(
+            features.detach().cpu().double() if isinstance(features, Tensor) else features,
+            np.float64,
+        )
+        if self._sum is None:
+            self._sum = np.zeros(batch.shape[1])
+            self._outer = np.zeros((batch.shape[1], batch.shape[1]))
+        self.count += batch.shape[0]
+        self._sum += batch.sum(0)
+        self._outer += batch.T @ batch
+
+    def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the mean (D,) and the unbiased covariance (D, D) of everything added."""
+        if self._sum is None or self._outer is None or self.count < 2:
+            raise EvaluationError("a Fréchet distance needs at least two images on each side")
+        mean = self._sum / self.count
+        cov = (self._outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+        return mean, cov
+
+    def distance(self, other: FrechetStats) -> float:
+        """Fréchet distance between the Gaussians fitted to this and ``other``'s features."""
+        return frechet_distance(*self.mean_cov(), *other.mean_cov())
+
+
+def load_inception(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> Any:
+    """Load the Inception-v3 feature network of FID from a local TorchScript file.
+
+    The file is the one of NVIDIA's StyleGAN2-ADA / StyleGAN3 metrics and clean-fid,
+    ``inception-2015-12-05.pt``: called as ``net(images, return_features=True)`` on uint8
+    (N, 3, H, W) images, it resizes them to 299 itself and returns (N, 2048) pool features,
+    the TensorFlow FID network's. It cannot be downloaded at run time; fetch it once and pass
+    its path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"{path}: no such Inception file")
+    try:
+        with warnings.catch_warnings():  # TorchScript is deprecated, but this file is one
+            warnings.simplefilter("ignore", DeprecationWarning)
+            net = torch.jit.load(str(path), map_location=device)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        raise EvaluationError(f"{path} is not a TorchScript Inception network: {exc}") from None
+    return net.eval()
+
+
+# ------------------------------------------------------------------------------- the report
+
+
+@dataclass
+class DirectionMetrics:
+    """Figures for one direction of editing (adding or removing the attribute)."""
+
+    images: int = 0
+    """Test images edited in this direction."""
+    editing_accuracy: float | None = None
+    """Share of edits the judge finds with the target value."""
+    judge_accuracy_on_inputs: float | None = None
+    """The judge's accuracy on the same images before editing (its ceiling)."""
+    attribute_preservation: float | None = None
+    """Share of the other attributes whose predicted value does not flip."""
+    mean_abs_change: float | None = None
+    """Mean |edit - input| over every pixel and channel, in 8-bit levels."""
+    psnr: float | None = None
+    """PSNR of the edit against the input, whole image, dB (None: identical)."""
+    mean_abs_change_outside: float | None = None
+    """Mean |edit - input| outside the attribute's box, 8-bit levels."""
+    psnr_outside: float | None = None
+    """PSNR outside the attribute's box, dB (None: identical there)."""
+    mask_mean: float | None = None
+    """Mean attention mask value (soft area share); None without attention."""
+    mask_area_above_half: float | None = None
+    """Share of pixels whose mask exceeds 0.5."""
+    mask_mass_inside_box: float | None = None
+    """Share of the mask's total mass inside the attribute's box."""
+
+
+@dataclass
+class EvaluationReport:
+    """Every figure of an evaluation and the settings that produced it (`evaluate`)."""
+
+    settings: dict[str, Any]
+    """Model, data, judge, limit, device, batch size, region, timing."""
+    add: DirectionMetrics
+    """Edits that add the attribute (inputs without it)."""
+    remove: DirectionMetrics
+    """Edits that remove it (inputs with it)."""
+    frechet_classifier_distance: float | None = None
+    """FCD: Fréchet distance in the judge's feature space, edits vs real test images."""
+    fid: float | None = None
+    """FID with the given Inception network, edits vs real test images (None: not asked)."""
+    reconstruction_psnr: float | None = None
+    """PSNR of ``G(I, c_g)`` against ``I``, pooled over the set, dB (None: identical)."""
+    flip_rates: dict[str, float] = field(default_factory=dict)
+    """Per other attribute, the share of edits whose predicted value flipped."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EvaluationReport:
+        """Read a report back from ``metrics.json`` (or the folder holding it)."""
+        path = Path(path)
+        data = json.loads((path / "metrics.json" if path.is_dir() else path).read_text())
+        data["add"], data["remove"] = (DirectionMetrics(**data[k]) for k in ("add", "remove"))
+        return cls(**data)
+
+    def to_markdown(self) -> str:
+        """Return the report as Markdown tables."""
+        s = self.settings
+        rows = [
+            ("images", "images", "{:d}"),
+            ("editing accuracy (judge)", "editing_accuracy", "{:.1%}"),
+            ("judge accuracy on the inputs", "judge_accuracy_on_inputs", "{:.1%}"),
+            ("attribute preservation", "attribute_preservation", "{:.1%}"),
+            ("mean abs. change, whole image (8-bit levels)", "mean_abs_change", "{:.2f}"),
+            ("PSNR, whole image (dB)", "psnr", "{:.2f}"),
+            ("mean abs. change outside the box", "mean_abs_change_outside", "{:.2f}"),
+            ("PSNR outside the box (dB)", "psnr_outside", "{:.2f}"),
+            ("mask mean", "mask_mean", "{:.3f}"),
+            ("mask area above 0.5", "mask_area_above_half", "{:.1%}"),
+            ("mask mass inside the box", "mask_mass_inside_box", "{:.1%}"),
+        ]
+        lines = [
+            f"# Evaluation of {s['model']} ({s['attribute']}, variant {s['variant']})",
+            "",
+            f"Data: {s['data']} ({s['split']} split, {s['images']} images at "
+            f"{s['image_size']} px); judge: {s['judge']}; box: {_box_text(s['box'])}.",
+            "",
+            "| metric | add | remove |",
+            "|---|---|---|",
+        ]
+        for label, key, fmt in rows:
+            values = [getattr(d, key) for d in (self.add, self.remove)]
+            lines.append(f"| {label} | " + " | ".join(_fmt(v, fmt) for v in values) + " |")
+        lines += [
+            "",
+            "| metric | value |",
+            "|---|---|",
+            f"| Fréchet classifier distance (FCD, edits vs real) | "
+            f"{_fmt(self.frechet_classifier_distance, '{:.3f}')} |",
+            f"| FID (Inception) | {_fmt(self.fid, '{:.2f}')} |",
+            f"| reconstruction PSNR (dB) | {_fmt(self.reconstruction_psnr, '{:.2f}')} |",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> dict[str, str]:
+        """Return the headline figures as text, for a model card's ``evaluation`` table."""
+        s, add, rem = self.settings, self.add, self.remove
+
+        def pair(key: str, fmt: str) -> str:
+            return f"{_fmt(getattr(add, key), fmt)} / {_fmt(getattr(rem, key), fmt)}"
+
+        return {
+            "test data": f"{s['data']} ({s['split']} split, {s['images']} images)",
+            "judge": str(s["judge"]),
+            "editing accuracy, add / remove": pair("editing_accuracy", "{:.1%}"),
+            "judge accuracy on the inputs, add / remove": pair(
+                "judge_accuracy_on_inputs", "{:.1%}"
+            ),
+            "attribute preservation, add / remove": pair("attribute_preservation", "{:.1%}"),
+            "mean abs. change outside the attribute box (8-bit levels)": pair(
+                "mean_abs_change_outside", "{:.2f}"
+            ),
+            "PSNR outside the attribute box (dB)": pair("psnr_outside", "{:.1f}"),
+            "mask mass inside the attribute box": pair("mask_mass_inside_box", "{:.1%}"),
+            "Fréchet classifier distance (FCD)": _fmt(self.frechet_classifier_distance, "{:.3f}"),
+            "reconstruction PSNR (dB)": _fmt(self.reconstruction_psnr, "{:.1f}"),
+        }
+
+    def save(self, out_dir: str | os.PathLike[str], grid: np.ndarray | None = None) -> Path:
+        """Write ``metrics.json``, ``metrics.md`` and (given) ``samples.png`` atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        atomic_write_bytes(out / "metrics.json", text.encode())
+        atomic_write_bytes(out / "metrics.md", self.to_markdown().encode())
+        if grid is not None:
+            import io
+
+            buffer = io.BytesIO()
+            Image.fromarray(grid).save(buffer, format="PNG")
+            atomic_write_bytes(out / "samples.png", buffer.getvalue())
+        return out
+
+
+def _fmt(value: float | int | None, fmt: str) -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def _box_text(box: Sequence[float] | None) -> str:
+    if box is None:
+        return "none (this attribute has no fixed place)"
+    return f"x {box[0]:.2f}-{box[2]:.2f}, y {box[1]:.2f}-{box[3]:.2f} of the crop"
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _psnr(squared_error_sum: float, count: int) -> float | None:
+    if count == 0 or squared_error_sum == 0:
+        return None
+    return 10 * math.log10(255.0**2 / (squared_error_sum / count))
+
+
+def _to_levels(images: Tensor) -> Tensor:
+    """Images in [-1, 1] -> float 8-bit levels, rounded as when saved."""
+    return images.float().add(1).mul(127.5).round().clamp(0, 255)
+
+
+class _Direction:
+    """Sums over the images of one direction, turned into `DirectionMetrics` at the end."""
+
+    def __init__(self, attributes: int) -> None:
+        self.n = 0
+        self.success = 0.0
+        self.judge = 0.0
+        self.kept = 0.0
+        self.kept_count = 0
+        self.flips = torch.zeros(attributes)
+        self.abs, self.sq, self.px = 0.0, 0.0, 0
+        self.abs_out, self.sq_out, self.px_out = 0.0, 0.0, 0
+        self.mask, self.mask_half, self.mask_in, self.mask_px = 0.0, 0.0, 0.0, 0
+
+    def result(self, attention: bool) -> DirectionMetrics:
+        if self.n == 0:
+            return DirectionMetrics()
+        metrics = DirectionMetrics(
+            images=self.n,
+            editing_accuracy=self.success / self.n,
+            judge_accuracy_on_inputs=self.judge / self.n,
+            attribute_preservation=self.kept / self.kept_count if self.kept_count else None,
+            mean_abs_change=self.abs / self.px,
+            psnr=_psnr(self.sq, self.px),
+            mean_abs_change_outside=self.abs_out / self.px_out if self.px_out else None,
+            psnr_outside=_psnr(self.sq_out, self.px_out) if self.px_out else None,
+        )
+        if attention:
+            metrics.mask_mean = self.mask / self.mask_px
+            metrics.mask_area_above_half = self.mask_half / self.mask_px
+            metrics.mask_mass_inside_box = (
+                self.mask_in / self.mask if self.mask > 0 and self.px_out else None
+            )
+        return metrics
+
+
+def _sample_rows(inputs: Tensor, edits: Tensor, masks: Tensor, outside: Tensor | None) -> list:
+    """Grid rows: input | edit | mask | |edit - input| x4 with the box's outline."""
+    rows = []
+    for x, e, m in zip(inputs, edits, masks, strict=True):
+        diff = ((e - x).abs() * 4).clamp(0, 255)
+        if outside is not None:  # outline the box in the difference panel
+            inside = ~outside
+            edge = inside & ~(
+                torch.roll(inside, 1, 0) & torch.roll(inside, -1, 0)
+                & torch.roll(inside, 1, 1) & torch.roll(inside, -1, 1)
+            )  # fmt: skip
+            diff[0][edge], diff[1][edge], diff[2][edge] = 255, 64, 64
+        mask = (m.float() * 255).round().expand(3, -1, -1)
+        rows.append(torch.cat([x, e, mask, diff], dim=2))
+    return rows
+
+
+def _grid(rows: list, pad: int = 2) -> np.ndarray:
+    tiles = [torch.nn.functional.pad(r, (pad, pad, pad, pad), value=255) for r in rows]
+    return torch.cat(tiles, dim=1).permute(1, 2, 0).to(torch.uint8).numpy()
+
+
+def _template_for(dataset: Any, model: SaGAN) -> Sequence[Sequence[float]]:
+    """The face template of the test images: their layout's, else the model's."""
+    layout = getattr(dataset, "source_format", None) or dataset.format
+    known = {"celebahq": CELEBAHQ_TEMPLATE, "celeba": CELEBA_TEMPLATE}
+    return known.get(layout) or model.config.face_template or CELEBAHQ_TEMPLATE
+
+
+@torch.inference_mode()
+def evaluate(
+    model: SaGAN,
+    dataset: Any,
+    *,
+    classifier: AttributeClassifier | None = None,
+    inception: Any = None,
+    batch_size: int = 32,
+    num_samples: int = 8,
+    box: tuple[float, float, float, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> tuple[EvaluationReport, np.ndarray | None]:
+    """Evaluate ``model`` on a test ``dataset`` (from `sagan_edit.data.load_dataset`).
+
+    Args:
+        model: the editor; it runs on its own device.
+        dataset: test images of the model's size with the model's attribute's labels.
+        classifier: the judge (default: the shipped `AttributeClassifier`), moved to the model's
+            device.
+        inception: an FID feature network (`load_inception`); None skips FID.
+        batch_size: images per forward pass.
+        num_samples: images in the sample grid (0: no grid).
+        box: the attribute's box as fractions ``(left, top, right, bottom)`` (default:
+            `attribute_region` on the data's face template).
+        progress: called as ``progress(done, total)`` after each batch.
+        settings: extra entries for the report's settings (names, paths).
+
+    Returns:
+        The `EvaluationReport` and the sample grid (H, W, 3) uint8 (None when not asked).
+    """
+    if len(dataset) == 0:
+        raise EvaluationError("the test set holds no images")
+    if dataset.image_size != model.config.image_size:
+        raise EvaluationError(
+            f"the test images are {dataset.image_size} px, the model runs at "
+            f"{model.config.image_size} px; load them at that size"
+        )
+    device, dtype = model.device, model.dtype
+    judge = (classifier or AttributeClassifier.from_pretrained()).to(device)
+    target_column = judge.index(model.attribute)
+    others = [i for i in range(len(judge.attributes)) if i != target_column]
+    size = model.config.image_size
+    if box is None:
+        box = attribute_region(model.attribute, _template_for(dataset, model))
+    outside = ~region_mask(box, size) if box is not None else None
+    outside_dev = outside.to(device) if outside is not None else None
+    attention = model.config.variant == "attention"
+
+    directions = {1.0: _Direction(len(judge.attributes)), 0.0: _Direction(len(judge.attributes))}
+    real_feats, edit_feats = FrechetStats(), FrechetStats()
+    real_incep, edit_incep = FrechetStats(), FrechetStats()
+    recon_sq, recon_px = 0.0, 0
+    sample_rows: list = []
+    start_time = time.perf_counter()
+    total = len(dataset)
+    for start in range(0, total, batch_size):
+        images, labels = dataset.batch(np.arange(start, min(start + batch_size, total)))
+        images, labels = images.to(device), labels.to(device)
+        target = 1 - labels
+        out = model.generator(images.to(dtype), target.to(dtype))
+        inputs8, edits8 = _to_levels(images), _to_levels(out.image)
+        recon8 = _to_levels(model.generator(images.to(dtype), labels.to(dtype)).image)
+        recon_sq += float(((recon8 - inputs8) ** 2).sum())
+        recon_px += recon8.numel()
+
+        feats_in, feats_out = judge.features(images), judge.features(edits8 / 127.5 - 1)
+        p_in = torch.sigmoid(judge.head(feats_in)).float()
+        p_out = torch.sigmoid(judge.head(feats_out)).float()
+        real_feats.update(feats_in)
+        edit_feats.update(feats_out)
+        if inception is not None:
+            real_incep.update(inception(inputs8.to(torch.uint8), return_features=True))
+            edit_incep.update(inception(edits8.to(torch.uint8), return_features=True))
+
+        diff = (edits8 - inputs8).abs()
+        for t, acc in directions.items():
+            rows = target == t
+            n = int(rows.sum())
+            if n == 0:
+                continue
+            acc.n += n
+            wanted = p_out[rows, target_column] > 0.5
+            acc.success += float((wanted == bool(t)).sum())
+            acc.judge += float(((p_in[rows, target_column] > 0.5) == (labels[rows] > 0.5)).sum())
+            flipped = (p_in[rows][:, others] > 0.5) != (p_out[rows][:, others] > 0.5)
+            acc.kept += float((~flipped).sum())
+            acc.kept_count += flipped.numel()
+            acc.flips[others] += flipped.float().sum(0).cpu()
+            d = diff[rows]
+            acc.abs += float(d.sum())
+            acc.sq += float((d**2).sum())
+            acc.px += d.numel()
+            if outside_dev is not None:
+                d_out = d[:, :, outside_dev]
+                acc.abs_out += float(d_out.sum())
+                acc.sq_out += float((d_out**2).sum())
+                acc.px_out += d_out.numel()
+            m = out.mask[rows].float()
+            acc.mask += float(m.sum())
+            acc.mask_half += float((m > 0.5).sum())
+            acc.mask_px += m.numel()
+            if outside_dev is not None:
+                acc.mask_in += float(m[:, :, ~outside_dev].sum())
+        if len(sample_rows) < num_samples:
+            take = num_samples - len(sample_rows)
+            sample_rows += _sample_rows(
+                inputs8[:take].cpu(), edits8[:take].cpu(), out.mask[:take].cpu(), outside
+            )
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+
+    add, remove = directions[1.0], directions[0.0]
+    edited = add.n + remove.n
+    flip_rates = {
+        judge.attributes[i]: round(float(add.flips[i] + remove.flips[i]) / edited, 4)
+        for i in others
+    }
+    report = EvaluationReport(
+        settings={
+            "model": "(in memory)",
+            "attribute": model.attribute,
+            "variant": model.config.variant,
+            "image_size": size,
+            "data": getattr(dataset, "format", "?"),
+            "split": getattr(dataset, "split", "?"),
+            "images": total,
+            "judge": "sagan-edit attribute classifier (shipped)"
+            if classifier is None
+            else "given attribute classifier",
+            "box": list(box) if box is not None else None,
+            "batch_size": batch_size,
+            "device": str(device),
+            "seconds": round(time.perf_counter() - start_time, 1),
+            **(settings or {}),
+        },  # fmt: skip
+        add=add.result(attention),
+        remove=remove.result(attention),
+        frechet_classifier_distance=real_feats.distance(edit_feats),
+        fid=real_incep.distance(edit_incep) if inception is not None else None,
+        reconstruction_psnr=_psnr(recon_sq, recon_px),
+        flip_rates=dict(sorted(flip_rates.items(), key=lambda kv: -kv[1])),
+    )
+    return report, _grid(sample_rows) if sample_rows else None
