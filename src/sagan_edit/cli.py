@@ -1057,7 +1057,7 @@ def eval_command(
     """
     from .classifier import AttributeClassifier
     from .data import FORMATS, SPLITS, load_dataset
-    from .evaluate import evaluate, load_inception
+    from .evaluate import SHIPPED_JUDGE, evaluate, load_inception
 
     if data_format is not None and data_format not in FORMATS:
         raise typer.BadParameter(
@@ -1092,7 +1092,7 @@ def eval_command(
                 num_samples=samples,
                 progress=lambda done, total: progress.update(task, completed=done),
                 settings={
-                    "model": weights, "data": str(data), "judge": classifier or "shipped",
+                    "model": weights, "data": str(data), "judge": classifier or SHIPPED_JUDGE,
                     "limit": limit, "inception": str(inception) if inception else None,
                 },
             )  # fmt: skip

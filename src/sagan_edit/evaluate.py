@@ -68,6 +68,7 @@ __all__ = [
 #: mouth box is centred on the mouth corners of official CelebA's mean landmarks (1.05 d below
 #: the eyes, 0.87 d apart) with room for a smile; the lower face runs from under the nose to
 #: the chin.
+SHIPPED_JUDGE = "sagan-edit attribute classifier (shipped)"
 REGION_BOXES: dict[str, tuple[float, float, float, float]] = {
     "eyes": (-1.25, -0.55, 1.25, 0.55),
     "mouth": (-0.85, 0.65, 0.85, 1.45),
@@ -304,7 +305,8 @@ class EvaluationReport:
             return f"{_fmt(getattr(add, key), fmt)} / {_fmt(getattr(rem, key), fmt)}"
 
         return {
-            "test data": f"{s['data']} ({s['split']} split, {s['images']} images)",
+            "test data": f"{Path(str(s['data'])).name} ({s['data_format']} layout, {s['split']} "
+            f"split, {s['images']} images)",
             "judge": str(s["judge"]),
             "editing accuracy, add / remove": pair("editing_accuracy", "{:.1%}"),
             "judge accuracy on the inputs, add / remove": pair(
@@ -550,11 +552,10 @@ def evaluate(
             "variant": model.config.variant,
             "image_size": size,
             "data": getattr(dataset, "format", "?"),
+            "data_format": getattr(dataset, "format", "?"),
             "split": getattr(dataset, "split", "?"),
             "images": total,
-            "judge": "sagan-edit attribute classifier (shipped)"
-            if classifier is None
-            else "given attribute classifier",
+            "judge": SHIPPED_JUDGE if classifier is None else "given attribute classifier",
             "box": list(box) if box is not None else None,
             "batch_size": batch_size,
             "device": str(device),
