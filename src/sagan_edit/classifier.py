@@ -30,14 +30,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
 from .attributes import CELEBA_ATTRIBUTES, canonical_attribute
 from .config import CONFIG_NAME, JsonConfig
 from .errors import InvalidWeightsError
-from .fileio import atomic_write_bytes
-from .hub import MODEL_CARD_NAME, WEIGHTS_NAME, load_weights_strictly, resolve_weights_folder
+from .hub import WEIGHTS_NAME, load_weights_strictly, resolve_weights_folder, write_model_folder
 from .imaging import ImageInput, load_image, to_model_input
 
 __all__ = [
@@ -182,14 +180,9 @@ class AttributeClassifier(nn.Module):
 
     def save_pretrained(self, save_directory: str | os.PathLike[str]) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` card (atomically)."""
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.config.save(folder)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        metadata = {"format": "pt", "library": "sagan-edit"}
-        atomic_write_bytes(folder / WEIGHTS_NAME, save_safetensors(tensors, metadata=metadata))
-        atomic_write_bytes(folder / MODEL_CARD_NAME, render_classifier_card(self.config).encode())
-        return folder
+        return write_model_folder(
+            save_directory, self.config, self, render_classifier_card(self.config)
+        )
 
     @classmethod
     def from_pretrained(

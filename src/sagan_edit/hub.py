@@ -36,10 +36,12 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from .config import CONFIG_NAME
+from .config import CONFIG_NAME, JsonConfig
 from .errors import InvalidWeightsError, WeightsNotFoundError
+from .fileio import atomic_write_bytes
 
 WEIGHTS_NAME = "model.safetensors"
 MODEL_CARD_NAME = "README.md"
@@ -301,3 +303,22 @@ def load_weights_strictly(
                 f"{tuple(expected[key].shape)} (does it match config.json?)"
             )
     module.load_state_dict(tensors, strict=True)
+
+
+def write_model_folder(
+    folder: str | os.PathLike[str], config: JsonConfig, module: nn.Module, card: str | None
+) -> Path:
+    """Write ``config.json``, ``model.safetensors`` (``module``'s tensors) and ``README.md``.
+
+    Every file is written atomically; the folder is created if needed; ``card=None`` writes no
+    card. Returns the folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save(folder)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    metadata = {"format": "pt", "library": LIBRARY_NAME}
+    atomic_write_bytes(folder / WEIGHTS_NAME, save_safetensors(tensors, metadata=metadata))
+    if card is not None:
+        atomic_write_bytes(folder / MODEL_CARD_NAME, card.encode())
+    return folder

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from .align import (
@@ -27,13 +26,12 @@ from .align import (
 )
 from .config import CONFIG_NAME, SaGANConfig
 from .errors import InvalidWeightsError
-from .fileio import atomic_write_bytes
 from .hub import (
-    MODEL_CARD_NAME,
     WEIGHTS_NAME,
     load_weights_strictly,
     push_folder_to_hub,
     resolve_weights_folder,
+    write_model_folder,
 )
 from .imaging import (
     Box,
@@ -303,15 +301,8 @@ class SaGAN(nn.Module):
 
         Files are written atomically; the folder is created if needed. Returns its path.
         """
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.config.save(folder)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        metadata = {"format": "pt", "library": "sagan-edit"}
-        atomic_write_bytes(folder / WEIGHTS_NAME, save_safetensors(tensors, metadata=metadata))
-        if model_card:
-            atomic_write_bytes(folder / MODEL_CARD_NAME, render_model_card(self.config).encode())
-        return folder
+        card = render_model_card(self.config) if model_card else None
+        return write_model_folder(save_directory, self.config, self, card)
 
     @classmethod
     def from_pretrained(
