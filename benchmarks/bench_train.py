@@ -7,6 +7,8 @@ seconds on a CPU, so keep ``--steps`` small::
     python benchmarks/bench_train.py                          # paper preset, synthetic images
     python benchmarks/bench_train.py --data ../shared/data/celebahq128 --attr eyeglasses
     python benchmarks/bench_train.py --image-size 64 --base-channels 16 --steps 10 --channels-last
+    python benchmarks/bench_train.py --image-size 64 --base-channels 16 --precisions fp32 \
+        --generators attention none residual         # the paper's comparison's three generators
 
 One training iteration is what `sagan_edit.train.Trainer.train_iteration` runs: 3 batches drawn,
 3 D steps (each with a no-grad G pass and the fp32 gradient penalty), one G step. Every variant
@@ -70,6 +72,11 @@ def measure(trainer: Trainer, steps: int, warmup: int) -> dict[str, float]:
     return result
 
 
+def _name(row: dict[str, Any]) -> str:
+    generator = "" if row["generator"] == "attention" else f"{row['generator']} "
+    return generator + row["precision"] + (" channels_last" if row["channels_last"] else "")
+
+
 def main() -> None:
     """Parse the options, run every variant and print a table (and optionally JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -83,6 +90,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--channels-last", action="store_true", help="also time channels_last")
+    parser.add_argument(
+        "--generators", nargs="+", default=["attention"], help="generator variants to time"
+    )
     parser.add_argument("--data", default=None, help="a data folder (default: synthetic images)")
     parser.add_argument("--attr", default="eyeglasses")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -100,13 +110,12 @@ def main() -> None:
     else:
         dataset = SyntheticMarkDataset(64, args.image_size)
         source = "synthetic images held in memory"
-    variants = [(p, False) for p in args.precisions]
-    if args.channels_last:
-        variants += [(p, True) for p in args.precisions]
+    layouts = [False, True] if args.channels_last else [False]
+    variants = [(p, c, g) for g in args.generators for c in layouts for p in args.precisions]
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for precision, channels_last in variants:
+        for precision, channels_last, generator in variants:
             config = TrainConfig(
                 attribute=args.attr,
                 image_size=args.image_size,
@@ -118,14 +127,14 @@ def main() -> None:
                 device=args.device,
                 precision=precision,
                 channels_last=channels_last,
+                variant=generator,
             )
             trainer = Trainer(config, dataset, tmp, quiet=True)
             row = measure(trainer, args.steps, args.warmup)
-            row.update(precision=precision, channels_last=channels_last)
+            row.update(precision=precision, channels_last=channels_last, generator=generator)
             results.append(row)
             print(
-                f"measured {precision}{' channels_last' if channels_last else ''}: "
-                f"{row['total']:.2f} s per G step",
+                f"measured {_name(row)}: {row['total']:.2f} s per G step",
                 flush=True,
             )
 
@@ -141,7 +150,7 @@ def main() -> None:
     print(header + f"{'G step':>16}{'vs first':>10}")
     base = results[0]["total"]
     for r in results:
-        name = r["precision"] + (" channels_last" if r["channels_last"] else "")
+        name = _name(r)
         parts = "".join(
             f"{r[k]:>8.3f}s {100 * r[k] / r['total']:>4.0f}%" for k in ("data", "d_steps", "g_step")
         )

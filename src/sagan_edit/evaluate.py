@@ -62,17 +62,21 @@ __all__ = [
     "load_inception",
 ]
 
+SHIPPED_JUDGE = "sagan-edit attribute classifier (shipped)"
+"""How the settings name the default judge."""
+
 #: Boxes around an attribute's place on an aligned face, in units of the face template: with the
 #: eye centres' midpoint (cx, cy) and their distance d, a box is
-#: ``(cx + x0*d, cy + y0*d, cx + x1*d, cy + y1*d)``. The eye band covers spectacle frames; the
-#: mouth box is centred on the mouth corners of official CelebA's mean landmarks (1.05 d below
-#: the eyes, 0.87 d apart) with room for a smile; the lower face runs from under the nose to
-#: the chin.
-SHIPPED_JUDGE = "sagan-edit attribute classifier (shipped)"
+#: ``(cx + x0*d, cy + y0*d, cx + x1*d, cy + y1*d)``. Set from dlib's 68 landmarks on 495
+#: CelebA-HQ training faces (``scripts/measure_face_regions.py``; 2nd-98th percentiles): brows
+#: x -1.04..+1.05, y -0.51..-0.08; mouth x -0.60..+0.60, y +0.76..+1.61; jaw below the mouth
+#: x -1.02..+1.03, y +1.11..+2.27. The eye box spans the brows plus a spectacle frame's margin,
+#: down to the nose's middle; the mouth box adds 0.1 d around the mouth, 0.25 d more at the sides
+#: for a smile; the lower face runs from beside the nose to the chin.
 REGION_BOXES: dict[str, tuple[float, float, float, float]] = {
     "eyes": (-1.25, -0.55, 1.25, 0.55),
-    "mouth": (-0.85, 0.65, 0.85, 1.45),
-    "lower face": (-1.15, 0.6, 1.15, 2.1),
+    "mouth": (-0.85, 0.65, 0.85, 1.7),
+    "lower face": (-1.15, 0.6, 1.15, 2.3),
 }
 #: The region of each attribute that has one (the paper's four and their neighbours).
 ATTRIBUTE_REGIONS: dict[str, str] = {
