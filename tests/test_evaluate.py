@@ -197,6 +197,12 @@ def test_whole_image_generator_changes_are_measured_exactly(test_set) -> None:
     assert report.add.mask_mean is None  # no attention mask to describe
 
 
+def test_a_single_image_is_measured_without_a_frechet_distance(test_set) -> None:
+    one = load_dataset(test_set.image_dir, "eyeglasses", split="test", image_size=SIZE, limit=1)
+    report, _ = evaluate(tiny_model(), one, classifier=biased_judge(), num_samples=0)
+    assert report.remove.images == 1 and report.frechet_classifier_distance is None
+
+
 def test_evaluate_refuses_images_of_another_size(tmp_path: Path) -> None:
     data = load_dataset(write_test_set(tmp_path / "faces"), "eyeglasses", split="test",
                         image_size=32)  # fmt: skip

@@ -1103,7 +1103,8 @@ def eval_command(
             f"{model.attribute}: editing accuracy add {_percent(add.editing_accuracy)} / remove "
             f"{_percent(remove.editing_accuracy)}, attribute preservation "
             f"{_percent(add.attribute_preservation)} / {_percent(remove.attribute_preservation)}"
-            f", FCD {report.frechet_classifier_distance:.3f} ({len(dataset)} images)",
+            f", FCD {_number(report.frechet_classifier_distance)} ({len(dataset)} "
+            f"image{'s' if len(dataset) != 1 else ''})",
             markup=False,
         )
     typer.echo(str(out))
@@ -1111,6 +1112,10 @@ def eval_command(
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

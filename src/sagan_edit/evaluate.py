@@ -242,7 +242,8 @@ class EvaluationReport:
     remove: DirectionMetrics
     """Edits that remove it (inputs with it)."""
     frechet_classifier_distance: float | None = None
-    """FCD: Fréchet distance in the judge's feature space, edits vs real test images."""
+    """FCD: Fréchet distance in the judge's feature space, edits vs real test images (None for a
+    single image)."""
     fid: float | None = None
     """FID with the given Inception network, edits vs real test images (None: not asked)."""
     reconstruction_psnr: float | None = None
@@ -568,8 +569,8 @@ def evaluate(
         },  # fmt: skip
         add=add.result(attention),
         remove=remove.result(attention),
-        frechet_classifier_distance=real_feats.distance(edit_feats),
-        fid=real_incep.distance(edit_incep) if inception is not None else None,
+        frechet_classifier_distance=real_feats.distance(edit_feats) if total > 1 else None,
+        fid=real_incep.distance(edit_incep) if inception is not None and total > 1 else None,
         reconstruction_psnr=_psnr(recon_sq, recon_px),
         flip_rates=dict(sorted(flip_rates.items(), key=lambda kv: -kv[1])),
     )
