@@ -42,6 +42,8 @@ __all__ = [
     "SHIPPED_CLASSIFIER",
     "AttributeClassifier",
     "ClassifierConfig",
+    "ClassifierTrainResult",
+    "measure_accuracy",
     "train_classifier",
 ]
 
@@ -337,6 +339,8 @@ def train_classifier(
     model = AttributeClassifier(config).to(dev, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = len(train_set) // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(train_set)} training images do not fill a batch of {batch_size}")
     total = epochs * steps_per_epoch
     labels = torch.from_numpy(train_set.label_matrix.astype(np.float32))
     flips = torch.Generator().manual_seed(seed)
@@ -379,9 +383,3 @@ def train_classifier(
     }
     accuracy = measure_accuracy(model, test_set)
     return ClassifierTrainResult(model, accuracy, seconds)
-
-
-def write_accuracy(model: AttributeClassifier, accuracy: dict[str, float], what: str) -> None:
-    """Record a measured test accuracy in the model's config (shown in its model card)."""
-    model.config.extra["test_accuracy"] = {k: round(v, 4) for k, v in accuracy.items()}
-    model.config.extra["test_data"] = what
