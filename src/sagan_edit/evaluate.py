@@ -231,6 +231,22 @@ class DirectionMetrics:
     """Share of the mask's total mass inside the attribute's box."""
 
 
+#: The per-direction figures of a report: (label, `DirectionMetrics` field, format).
+DIRECTION_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("images", "images", "{:d}"),
+    ("editing accuracy (judge)", "editing_accuracy", "{:.1%}"),
+    ("judge accuracy on the inputs", "judge_accuracy_on_inputs", "{:.1%}"),
+    ("attribute preservation", "attribute_preservation", "{:.1%}"),
+    ("mean abs. change, whole image (8-bit levels)", "mean_abs_change", "{:.2f}"),
+    ("PSNR, whole image (dB)", "psnr", "{:.2f}"),
+    ("mean abs. change outside the box", "mean_abs_change_outside", "{:.2f}"),
+    ("PSNR outside the box (dB)", "psnr_outside", "{:.2f}"),
+    ("mask mean", "mask_mean", "{:.3f}"),
+    ("mask area above 0.5", "mask_area_above_half", "{:.1%}"),
+    ("mask mass inside the box", "mask_mass_inside_box", "{:.1%}"),
+)
+
+
 @dataclass
 class EvaluationReport:
     """Every figure of an evaluation and the settings that produced it (`evaluate`)."""
@@ -266,19 +282,6 @@ class EvaluationReport:
     def to_markdown(self) -> str:
         """Return the report as Markdown tables."""
         s = self.settings
-        rows = [
-            ("images", "images", "{:d}"),
-            ("editing accuracy (judge)", "editing_accuracy", "{:.1%}"),
-            ("judge accuracy on the inputs", "judge_accuracy_on_inputs", "{:.1%}"),
-            ("attribute preservation", "attribute_preservation", "{:.1%}"),
-            ("mean abs. change, whole image (8-bit levels)", "mean_abs_change", "{:.2f}"),
-            ("PSNR, whole image (dB)", "psnr", "{:.2f}"),
-            ("mean abs. change outside the box", "mean_abs_change_outside", "{:.2f}"),
-            ("PSNR outside the box (dB)", "psnr_outside", "{:.2f}"),
-            ("mask mean", "mask_mean", "{:.3f}"),
-            ("mask area above 0.5", "mask_area_above_half", "{:.1%}"),
-            ("mask mass inside the box", "mask_mass_inside_box", "{:.1%}"),
-        ]
         lines = [
             f"# Evaluation of {s['model']} ({s['attribute']}, variant {s['variant']})",
             "",
@@ -288,27 +291,28 @@ class EvaluationReport:
             "| metric | add | remove |",
             "|---|---|---|",
         ]
-        for label, key, fmt in rows:
+        for label, key, fmt in DIRECTION_ROWS:
             values = [getattr(d, key) for d in (self.add, self.remove)]
-            lines.append(f"| {label} | " + " | ".join(_fmt(v, fmt) for v in values) + " |")
+            lines.append(f"| {label} | " + " | ".join(format_value(v, fmt) for v in values) + " |")
         lines += [
             "",
             "| metric | value |",
             "|---|---|",
             f"| Fréchet classifier distance (FCD, edits vs real) | "
-            f"{_fmt(self.frechet_classifier_distance, '{:.3f}')} |",
-            f"| FID (Inception) | {_fmt(self.fid, '{:.2f}')} |",
-            f"| reconstruction PSNR (dB) | {_fmt(self.reconstruction_psnr, '{:.2f}')} |",
+            f"{format_value(self.frechet_classifier_distance, '{:.3f}')} |",
+            f"| FID (Inception) | {format_value(self.fid, '{:.2f}')} |",
+            f"| reconstruction PSNR (dB) | {format_value(self.reconstruction_psnr, '{:.2f}')} |",
         ]
         return "\n".join(lines) + "\n"
 
+    def both(self, key: str, fmt: str) -> str:
+        """Return a `DirectionMetrics` field as ``"<add> / <remove>"`` text."""
+        add, remove = getattr(self.add, key), getattr(self.remove, key)
+        return f"{format_value(add, fmt)} / {format_value(remove, fmt)}"
+
     def summary(self) -> dict[str, str]:
         """Return the headline figures as text, for a model card's ``evaluation`` table."""
-        s, add, rem = self.settings, self.add, self.remove
-
-        def pair(key: str, fmt: str) -> str:
-            return f"{_fmt(getattr(add, key), fmt)} / {_fmt(getattr(rem, key), fmt)}"
-
+        s, pair = self.settings, self.both
         return {
             "test data": f"{Path(str(s['data'])).name} ({s['data_format']} layout, {s['split']} "
             f"split, {s['images']} images)",
@@ -323,8 +327,10 @@ class EvaluationReport:
             ),
             "PSNR outside the attribute box (dB)": pair("psnr_outside", "{:.1f}"),
             "mask mass inside the attribute box": pair("mask_mass_inside_box", "{:.1%}"),
-            "Fréchet classifier distance (FCD)": _fmt(self.frechet_classifier_distance, "{:.3f}"),
-            "reconstruction PSNR (dB)": _fmt(self.reconstruction_psnr, "{:.1f}"),
+            "Fréchet classifier distance (FCD)": format_value(
+                self.frechet_classifier_distance, "{:.3f}"
+            ),
+            "reconstruction PSNR (dB)": format_value(self.reconstruction_psnr, "{:.1f}"),
         }
 
     def save(self, out_dir: str | os.PathLike[str], grid: np.ndarray | None = None) -> Path:
@@ -343,7 +349,8 @@ class EvaluationReport:
         return out
 
 
-def _fmt(value: float | int | None, fmt: str) -> str:
+def format_value(value: float | int | None, fmt: str) -> str:
+    """Format a figure, or ``n/a`` when it is None."""
     return "n/a" if value is None else fmt.format(value)
 
 
