@@ -49,6 +49,7 @@ __all__ = [
     "CELEBAHQ_TEMPLATE",
     "CELEBA_TEMPLATE",
     "LANDMARK_NAMES",
+    "LAYOUT_TEMPLATES",
     "AlignmentUnavailableError",
     "DlibFaceDetector",
     "Face",
@@ -78,6 +79,11 @@ CELEBA_TEMPLATE: tuple[tuple[float, float], ...] = (
     (0.6087, 0.5251),
     (0.4988, 0.6886),
 )
+#: The measured template of each data layout whose crops are known (`sagan_edit.data` names).
+LAYOUT_TEMPLATES: dict[str, tuple[tuple[float, float], ...]] = {
+    "celebahq": CELEBAHQ_TEMPLATE,
+    "celeba": CELEBA_TEMPLATE,
+}
 
 INSTALL_HINT = 'pip install "sagan-edit[align]"'
 _DETECTOR_SIDE = 80  # dlib's HOG window: the smallest face it finds, in detection pixels

@@ -36,7 +36,7 @@ from .attributes import CELEBA_ATTRIBUTES, canonical_attribute
 from .config import CONFIG_NAME, JsonConfig
 from .errors import InvalidWeightsError
 from .hub import WEIGHTS_NAME, load_weights_strictly, resolve_weights_folder, write_model_folder
-from .imaging import ImageInput, load_image, to_model_input
+from .imaging import ImageInput, load_images, to_model_input
 
 __all__ = [
     "SHIPPED_CLASSIFIER",
@@ -167,11 +167,7 @@ class AttributeClassifier(nn.Module):
         tensor in [0, 1]) or a list of them, or an (N, 3, H, W) tensor in [0, 1]; each is
         treated as a face crop (its centred square). One image gives one dict, a batch a list.
         """
-        batched = isinstance(images, (list, tuple)) or (
-            isinstance(images, torch.Tensor) and images.ndim == 4
-        )
-        items = list(images) if isinstance(images, (list, tuple)) else [images]
-        sources = [s for item in items for s in load_image(item)]
+        sources, batched = load_images(images)
         size = self.config.image_size
         batch = torch.stack([to_model_input(s, size, None) for s in sources])
         probs = self.probabilities(batch).tolist()

@@ -181,6 +181,16 @@ def check_device(device: str) -> str:
     return device
 
 
+def check_data_format(data_format: str | None) -> None:
+    """Validate a ``--data-format`` value (usage error, exit 2, when unknown)."""
+    from .data import FORMATS
+
+    if data_format is not None and data_format not in FORMATS:
+        raise typer.BadParameter(
+            f"{data_format!r} is not one of {', '.join(FORMATS)}", param_hint="'--data-format'"
+        )
+
+
 def load_model(name: str, *, device: str = "auto", revision: str | None = None) -> SaGAN:
     """Load weights for a command (alias, repo id or folder); library errors exit with one line."""
     console = stderr_console()
@@ -911,13 +921,9 @@ def train_command(
     import dataclasses
     import json
 
-    from .data import FORMATS
     from .train import CONFIG_NAME, TrainConfig, find_latest_checkpoint, run_training
 
-    if data_format is not None and data_format not in FORMATS:
-        raise typer.BadParameter(
-            f"{data_format!r} is not one of {', '.join(FORMATS)}", param_hint="'--data-format'"
-        )
+    check_data_format(data_format)
     if not resume and (data is None or attr is None):
         raise typer.BadParameter(
             "--data and --attr are required (unless --resume)", param_hint="'--data' / '--attr'"
@@ -1056,13 +1062,10 @@ def eval_command(
     The figures are defined in the evaluation guide (docs/evaluation.md).
     """
     from .classifier import AttributeClassifier
-    from .data import FORMATS, SPLITS, load_dataset
+    from .data import SPLITS, load_dataset
     from .evaluate import SHIPPED_JUDGE, evaluate, load_inception
 
-    if data_format is not None and data_format not in FORMATS:
-        raise typer.BadParameter(
-            f"{data_format!r} is not one of {', '.join(FORMATS)}", param_hint="'--data-format'"
-        )
+    check_data_format(data_format)
     if split not in SPLITS:
         raise typer.BadParameter(
             f"{split!r} is not one of {', '.join(SPLITS)}", param_hint="'--split'"

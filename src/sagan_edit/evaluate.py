@@ -45,7 +45,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .align import CELEBA_TEMPLATE, CELEBAHQ_TEMPLATE
+from .align import CELEBAHQ_TEMPLATE, LAYOUT_TEMPLATES
 from .attributes import canonical_attribute
 from .classifier import AttributeClassifier
 from .errors import SaGANError
@@ -412,15 +412,17 @@ class _Direction:
 
 def _sample_rows(inputs: Tensor, edits: Tensor, masks: Tensor, outside: Tensor | None) -> list:
     """Grid rows: input | edit | mask | |edit - input| x4 with the box's outline."""
+    edge = None
+    if outside is not None:  # the box's outline, drawn in the difference panel
+        inside = ~outside
+        edge = inside & ~(
+            torch.roll(inside, 1, 0) & torch.roll(inside, -1, 0)
+            & torch.roll(inside, 1, 1) & torch.roll(inside, -1, 1)
+        )  # fmt: skip
     rows = []
     for x, e, m in zip(inputs, edits, masks, strict=True):
         diff = ((e - x).abs() * 4).clamp(0, 255)
-        if outside is not None:  # outline the box in the difference panel
-            inside = ~outside
-            edge = inside & ~(
-                torch.roll(inside, 1, 0) & torch.roll(inside, -1, 0)
-                & torch.roll(inside, 1, 1) & torch.roll(inside, -1, 1)
-            )  # fmt: skip
+        if edge is not None:
             diff[0][edge], diff[1][edge], diff[2][edge] = 255, 64, 64
         mask = (m.float() * 255).round().expand(3, -1, -1)
         rows.append(torch.cat([x, e, mask, diff], dim=2))
@@ -435,8 +437,7 @@ def _grid(rows: list, pad: int = 2) -> np.ndarray:
 def _template_for(dataset: Any, model: SaGAN) -> Sequence[Sequence[float]]:
     """The face template of the test images: their layout's, else the model's."""
     layout = getattr(dataset, "source_format", None) or dataset.format
-    known = {"celebahq": CELEBAHQ_TEMPLATE, "celeba": CELEBA_TEMPLATE}
-    return known.get(layout) or model.config.face_template or CELEBAHQ_TEMPLATE
+    return LAYOUT_TEMPLATES.get(layout) or model.config.face_template or CELEBAHQ_TEMPLATE
 
 
 @torch.inference_mode()
@@ -486,6 +487,7 @@ def evaluate(
         box = attribute_region(model.attribute, _template_for(dataset, model))
     outside = ~region_mask(box, size) if box is not None else None
     outside_dev = outside.to(device) if outside is not None else None
+    inside_dev = ~outside_dev if outside_dev is not None else None
     attention = model.config.variant == "attention"
 
     directions = {1.0: _Direction(len(judge.attributes)), 0.0: _Direction(len(judge.attributes))}
@@ -541,8 +543,8 @@ def evaluate(
             acc.mask += float(m.sum())
             acc.mask_half += float((m > 0.5).sum())
             acc.mask_px += m.numel()
-            if outside_dev is not None:
-                acc.mask_in += float(m[:, :, ~outside_dev].sum())
+            if inside_dev is not None:
+                acc.mask_in += float(m[:, :, inside_dev].sum())
         if len(sample_rows) < num_samples:
             take = num_samples - len(sample_rows)
             sample_rows += _sample_rows(

@@ -56,6 +56,15 @@ class SourceImage:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
+def load_images(images: ImageInput | Sequence[ImageInput]) -> tuple[list[SourceImage], bool]:
+    """Decode one input or a batch (a list, or an (N, 3, H, W) tensor); say whether a batch."""
+    batched = isinstance(images, (list, tuple)) or (
+        isinstance(images, torch.Tensor) and images.ndim == 4
+    )
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    return [source for item in items for source in load_image(item)], batched
+
+
 def load_image(image: ImageInput) -> list[SourceImage]:
     """Decode one input into a list of images (more than one only for an (N, 3, H, W) tensor)."""
     if isinstance(image, (str, os.PathLike)):

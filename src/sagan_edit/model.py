@@ -38,7 +38,7 @@ from .imaging import (
     ImageInput,
     SourceImage,
     face_box,
-    load_image,
+    load_images,
     looks_like_crop,
     paste_box,
     to_model_input,
@@ -193,11 +193,7 @@ class SaGAN(nn.Module):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if box is not None and align:
             raise ValueError("pass either box= (a given face region) or align=True, not both")
-        batched = isinstance(image, (list, tuple)) or (
-            isinstance(image, torch.Tensor) and image.ndim == 4
-        )
-        inputs = list(image) if isinstance(image, (list, tuple)) else [image]
-        sources: list[SourceImage] = [s for item in inputs for s in load_image(item)]
+        sources, batched = load_images(image)
         plans = [
             self._plan(source, box, align, faces, min_face_size, detector) for source in sources
         ]

@@ -79,7 +79,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from .align import CELEBA_TEMPLATE, CELEBAHQ_TEMPLATE
+from .align import LAYOUT_TEMPLATES
 from .attributes import canonical_attribute
 from .config import SaGANConfig
 from .errors import SaGANError
@@ -301,8 +301,7 @@ class TrainConfig:
 
     def face_template_for_data(self) -> Sequence[Sequence[float]] | None:
         """The exported model's face template: given, or the measured one of a known layout."""
-        known = {"celebahq": CELEBAHQ_TEMPLATE, "celeba": CELEBA_TEMPLATE}
-        return self.face_template or known.get(self.data_format or "")
+        return self.face_template or LAYOUT_TEMPLATES.get(self.data_format or "")
 
     def learning_rate_scale(self, step: int) -> float:
         """Return the factor applied to both learning rates for G step ``step`` (0-based)."""
