@@ -14,6 +14,11 @@ from sagan_edit import SaGAN, SaGANConfig
 
 TINY_ATTRIBUTE = "eyeglasses"
 
+# The library has no default data folder; the tests read the CelebA data from $SAGAN_DATA or, when
+# it is unset, from ../shared/data beside the checkout (tests needing it skip when it is absent).
+if not os.environ.get("SAGAN_DATA"):
+    os.environ["SAGAN_DATA"] = str(Path(__file__).resolve().parents[2] / "shared" / "data")
+
 
 def make_tiny_model(seed: int = 0, attribute: str = TINY_ATTRIBUTE) -> SaGAN:
     """Return a small random-weight `SaGAN` (64x64, 4 base channels, 1 residual block)."""

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from sagan_edit import data
 from sagan_edit.attributes import CELEBA_ATTRIBUTES
 from sagan_edit.data import (
     DatasetError,
@@ -22,6 +21,7 @@ from sagan_edit.data import (
     decode_image,
     default_data_root,
     detect_format,
+    layouts,
     load_dataset,
     pack_dataset,
     read_attribute_file,
@@ -55,7 +55,7 @@ def _labels(n: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def celebahq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, np.ndarray]:
     """A 6-image CelebA-HQ folder (32x32 JPEGs) split 4 train / 2 test."""
-    monkeypatch.setattr(data, "CELEBAHQ_TRAIN_IMAGES", 4)
+    monkeypatch.setattr(layouts, "CELEBAHQ_TRAIN_IMAGES", 4)
     root = tmp_path / "celebahq"
     (root / "images").mkdir(parents=True)
     files = [f"{i}.jpg" for i in range(1, 7)]
@@ -73,7 +73,7 @@ def celeba(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     Identities: 000001-000003 are one person with 3 images (train), 000004 another with 1
     image (test); 000005 is in the label file but its image is absent.
     """
-    monkeypatch.setattr(data, "PAPER_TRAIN_IDENTITIES", 1)
+    monkeypatch.setattr(layouts, "PAPER_TRAIN_IDENTITIES", 1)
     root = tmp_path / "celeba"
     (root / "img_align_celeba").mkdir(parents=True)
     files = [f"{i:06d}.jpg" for i in range(1, 6)]
@@ -419,14 +419,17 @@ def test_packed_dataset_pickles_small_and_works_in_dataloader_workers(
     assert torch.equal(images[3], packed[3][0])
 
 
-# --- the real data (skipped when ../shared/data or $SAGAN_DATA is absent) -----------------------
+# --- the real data (skipped when $SAGAN_DATA, by default ../shared/data, is absent) -----------
 
 
 def test_data_root_follows_sagan_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SAGAN_DATA", str(tmp_path))
     assert default_data_root() == tmp_path
+    assert default_data_root(tmp_path / "other") == tmp_path / "other"
     monkeypatch.delenv("SAGAN_DATA")
-    assert default_data_root() == Path(data.__file__).resolve().parents[3] / "shared" / "data"
+    assert default_data_root("data") == Path("data")
+    with pytest.raises(DatasetError, match="set SAGAN_DATA or pass a path"):
+        default_data_root()
 
 
 DATA = default_data_root()

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "AlignmentUnavailableError",
+    "DatasetError",
+    "ImageLoadError",
+    "InvalidBoxError",
+    "InvalidWeightsError",
+    "NoFaceFoundError",
+    "SaGANError",
+    "UnknownAttributeError",
+    "WeightsNotFoundError",
+    "first_line",
+]
+
 
 class SaGANError(Exception):
     """Base class of every error sagan-edit raises on purpose (the CLI prints it as one line)."""
@@ -33,3 +46,20 @@ class AlignmentUnavailableError(SaGANError, ImportError):
 
 class NoFaceFoundError(SaGANError):
     """The detector found no face (of at least the minimum size) in a photo."""
+
+
+class DatasetError(SaGANError, ValueError):
+    """A data folder, label file or split that cannot be used as asked (the message says why)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message, or its class name when it has none.
+
+    Args:
+        exc: Any exception, typically one raised by a library sagan-edit calls.
+
+    Returns:
+        The first line of the stripped message, to quote ``exc`` in a one-line error.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
