@@ -1,14 +1,20 @@
-"""Measure training speed: generator steps per second, fp32 against bf16 autocast, and where the
-time goes (data loading, the ``n_critic`` discriminator steps, the generator step).
+"""Measure training speed: generator steps per second of the trainer's default settings (which
+pick bf16 and channels-last where the hardware pays, `sagan_edit.hardware`) against plain fp32
+eager, and where the time goes (data loading, the ``n_critic`` D steps, the G step).
 
 Run from the project root; at the paper preset (128x128, batch 16, 32 base channels) a step takes
 seconds on a CPU, so keep ``--steps`` small::
 
     python benchmarks/bench_train.py                          # paper preset, synthetic images
     python benchmarks/bench_train.py --data ../shared/data/celebahq128 --attr eyeglasses
-    python benchmarks/bench_train.py --image-size 64 --base-channels 16 --steps 10 --channels-last
-    python benchmarks/bench_train.py --image-size 64 --base-channels 16 --precisions fp32 \
+    python benchmarks/bench_train.py --image-size 64 --base-channels 16 --steps 10
+    python benchmarks/bench_train.py --image-size 64 --base-channels 16 --variants fp32 fp32-cl \
+        bf16 bf16-cl default                          # every layout and precision
+    python benchmarks/bench_train.py --image-size 64 --base-channels 16 --variants fp32 \
         --generators attention none residual         # the paper's comparison's three generators
+
+The CPU's features are printed first; the last column is each row's speed as a multiple of the
+first row (plain fp32 eager by default), measured in the same run.
 
 One training iteration is what `sagan_edit.train.Trainer.train_iteration` runs: 3 batches drawn,
 3 D steps (each with a no-grad G pass and the fp32 gradient penalty), one G step. Every variant
@@ -31,7 +37,18 @@ from typing import Any
 
 import torch
 
+from sagan_edit.hardware import describe_cpu, has_native_bf16
+from sagan_edit.model import select_device
 from sagan_edit.train import SyntheticMarkDataset, TrainConfig, Trainer
+
+#: Variant name -> (precision, channels_last); ``default`` is what a plain `TrainConfig` picks.
+VARIANTS: dict[str, tuple[str, bool | None]] = {
+    "fp32": ("fp32", False),
+    "fp32-cl": ("fp32", True),
+    "bf16": ("bf16", False),
+    "bf16-cl": ("bf16", True),
+    "default": ("auto", None),
+}
 
 
 def synchronize(device: torch.device) -> None:
@@ -74,7 +91,10 @@ def measure(trainer: Trainer, steps: int, warmup: int) -> dict[str, float]:
 
 def _name(row: dict[str, Any]) -> str:
     generator = "" if row["generator"] == "attention" else f"{row['generator']} "
-    return generator + row["precision"] + (" channels_last" if row["channels_last"] else "")
+    name = row["variant"]
+    if name == "default":
+        name += f" ({row['precision']}{', channels_last' if row['channels_last'] else ''})"
+    return generator + name
 
 
 def main() -> None:
@@ -88,8 +108,13 @@ def main() -> None:
     parser.add_argument("--disc-layers", type=int, default=None, help="default: paper's 6")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
-    parser.add_argument("--channels-last", action="store_true", help="also time channels_last")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=None,
+        help="default: fp32 and default, plus bf16-cl where the device has native bf16",
+    )
     parser.add_argument(
         "--generators", nargs="+", default=["attention"], help="generator variants to time"
     )
@@ -100,6 +125,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(f"cpu: {describe_cpu()}", flush=True)
+    names = args.variants or ["fp32", "default"]
+    if args.variants is None and has_native_bf16(select_device(args.device)):
+        names.append("bf16-cl")
 
     disc_layers = args.disc_layers or TrainConfig().disc_layers
     if args.data:
@@ -110,12 +139,12 @@ def main() -> None:
     else:
         dataset = SyntheticMarkDataset(64, args.image_size)
         source = "synthetic images held in memory"
-    layouts = [False, True] if args.channels_last else [False]
-    variants = [(p, c, g) for g in args.generators for c in layouts for p in args.precisions]
+    variants = [(name, g) for g in args.generators for name in names]
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for precision, channels_last, generator in variants:
+        for name, generator in variants:
+            precision, channels_last = VARIANTS[name]
             config = TrainConfig(
                 attribute=args.attr,
                 image_size=args.image_size,
@@ -131,7 +160,12 @@ def main() -> None:
             )
             trainer = Trainer(config, dataset, tmp, quiet=True)
             row = measure(trainer, args.steps, args.warmup)
-            row.update(precision=precision, channels_last=channels_last, generator=generator)
+            row.update(
+                variant=name,
+                precision=trainer.precision,
+                channels_last=trainer.channels_last,
+                generator=generator,
+            )
             results.append(row)
             print(
                 f"measured {_name(row)}: {row['total']:.2f} s per G step",
@@ -146,7 +180,7 @@ def main() -> None:
         f"{args.residual_blocks} residual blocks, D {disc_layers} layers; data: {source}; "
         f"median of {args.steps} iterations (3 D steps + 1 G step each)"
     )
-    header = f"{'variant':<22}{'G steps/s':>10}{'s/step':>9}{'data':>14}{'3 D steps':>16}"
+    header = f"{'variant':<32}{'G steps/s':>10}{'s/step':>9}{'data':>14}{'3 D steps':>16}"
     print(header + f"{'G step':>16}{'vs first':>10}")
     base = results[0]["total"]
     for r in results:
@@ -155,7 +189,7 @@ def main() -> None:
             f"{r[k]:>8.3f}s {100 * r[k] / r['total']:>4.0f}%" for k in ("data", "d_steps", "g_step")
         )
         print(
-            f"{name:<22}{r['steps_per_s']:>10.3f}{r['total']:>9.2f}  {parts}"
+            f"{name:<32}{r['steps_per_s']:>10.3f}{r['total']:>9.2f}  {parts}"
             f"{base / r['total']:>9.2f}x"
         )
     if args.json:

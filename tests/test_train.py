@@ -18,7 +18,7 @@ import torch.multiprocessing as mp
 from PIL import Image
 from typer.testing import CliRunner
 
-from sagan_edit import SaGAN
+from sagan_edit import SaGAN, hardware
 from sagan_edit.cli import app
 from sagan_edit.losses import gradient_penalty
 from sagan_edit.train import (
@@ -94,7 +94,47 @@ def test_paper_preset_is_the_papers_settings() -> None:
     assert (p.lambda_gp, p.lambda_cls, p.lambda_rec_dual, p.lambda_rec_id) == (10, 1, 20, 100)
     assert (p.image_size, p.base_channels, p.num_residual_blocks) == (128, 32, 4)
     assert (p.disc_base_channels, p.disc_layers) == (32, 6)
-    assert p.precision == "fp32"
+    assert p.precision == "auto" and p.channels_last is None  # chosen by the hardware
+    assert TrainConfig.from_preset("paper") == p
+
+
+def test_cpu_preset_is_small_and_settings_given_beside_it_win() -> None:
+    cpu = TrainConfig.from_preset("cpu", steps=10, attribute="smiling")
+    assert (cpu.image_size, cpu.base_channels, cpu.disc_base_channels) == (64, 16, 16)
+    assert cpu.steps == 10 and cpu.attribute == "Smiling"
+    assert cpu.positive_fraction == 0.5
+    assert cpu.lambda_rec_id_at(0) < cpu.lambda_rec_id == 100  # paper's lambda_2 after warm-up
+    with pytest.raises(ValueError, match="unknown preset 'gpu'; choose one of paper, cpu"):
+        TrainConfig.from_preset("gpu")
+
+
+def test_lambda_2_warm_up_rises_linearly_then_stays() -> None:
+    config = TrainConfig(lambda_rec_id_start=10, lambda_rec_id_warmup=100)
+    values = [config.lambda_rec_id_at(s) for s in (0, 50, 99, 100, 5000)]
+    assert values == [10, 55, pytest.approx(99.1), 100, 100]
+    assert TrainConfig().lambda_rec_id_at(0) == 100  # no warm-up by default
+
+
+@pytest.mark.parametrize(
+    ("device", "native", "expected"),
+    [("cpu", False, "fp32"), ("cpu", True, "bf16"), ("meta", True, "fp32")],
+)
+def test_auto_precision_picks_bf16_only_where_it_is_native(
+    monkeypatch, device: str, native: bool, expected: str
+) -> None:
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)
+    assert hardware.resolve_precision("auto", torch.device(device)) == expected
+    assert hardware.resolve_precision("fp32", torch.device(device)) == "fp32"
+    assert hardware.resolve_precision("bf16", torch.device(device)) == "bf16"
+
+
+def test_trainer_resolves_auto_precision_for_its_device(monkeypatch, tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(4, 16)
+    for native, expected in ((False, "fp32"), (True, "bf16")):
+        monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda native=native: native)
+        trainer = Trainer(tiny_config(precision="auto"), data, tmp_path / expected, quiet=True)
+        assert trainer.precision == expected
+        assert trainer.model_extra()["training"]["precision"] == expected
 
 
 def test_config_round_trips_through_json() -> None:
@@ -110,6 +150,8 @@ def test_config_round_trips_through_json() -> None:
     ("changes", "message"),
     [
         ({"precision": "fp16"}, "precision"),
+        ({"lambda_rec_id_start": -1.0}, "lambda_rec_id_start"),
+        ({"lambda_rec_id_warmup": -1}, "lambda_rec_id_warmup"),
         ({"batch_size": 0}, "batch_size"),
         ({"g_lr": 0.0}, "g_lr"),
         ({"lambda_gp": -1.0}, "lambda_gp"),

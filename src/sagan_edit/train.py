@@ -84,6 +84,7 @@ from .attributes import canonical_attribute
 from .config import SaGANConfig
 from .errors import SaGANError
 from .fileio import atomic_path, atomic_write_bytes
+from .hardware import PRECISIONS, resolve_precision
 from .losses import (
     attribute_loss,
     critic_loss_fake,
@@ -100,6 +101,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "PAPER_PRESET",
     "PRECISIONS",
+    "PRESETS",
     "DistributedContext",
     "IndexStream",
     "NonFiniteLossError",
@@ -114,7 +116,6 @@ __all__ = [
     "sample_grid",
 ]
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 CHECKPOINT_FORMAT = "sagan-edit-checkpoint"
 CHECKPOINT_VERSION = 1
 LOG_NAME = "log.jsonl"
@@ -201,6 +202,11 @@ class TrainConfig:
     """lambda_1, dual reconstruction ``|I - G(G(I, c), c_g)|`` (Eq. 10; paper: 20)."""
     lambda_rec_id: float = 100.0
     """lambda_2, identity reconstruction ``|I - G(I, c_g)|`` (Eq. 10; paper: 100)."""
+    lambda_rec_id_start: float | None = None
+    """Warm-up: lambda_2 rises linearly from this value to ``lambda_rec_id`` over the first
+    ``lambda_rec_id_warmup`` G steps (None: no warm-up; our choice, see the training guide)."""
+    lambda_rec_id_warmup: int = 0
+    """G steps of the lambda_2 warm-up."""
     lambda_sparsity: float = 1.0
     """``residual`` variant only: weight of the L1 penalty ``mean(|r|)`` on the edit's residual
     (ResGAN's sparsity term; our choice of weight)."""
@@ -220,10 +226,11 @@ class TrainConfig:
     """Seeds weights, data order, flips and the penalty's interpolation."""
     device: str = "auto"
     """``auto`` (CUDA, MPS, CPU), ``cpu``, ``cuda``, ``cuda:1``, ..."""
-    precision: str = "fp32"
-    """``fp32`` or ``bf16`` (autocast; losses and the gradient penalty stay fp32)."""
-    channels_last: bool = False
-    """Use the channels-last memory format (faster convolutions on many GPUs and CPUs)."""
+    precision: str = "auto"
+    """``auto`` (bf16 where the device computes it natively, else fp32), ``fp32`` or ``bf16``
+    (autocast; losses and the gradient penalty stay fp32)."""
+    channels_last: bool | None = None
+    """Channels-last memory format; None: where it was measured to pay (`Trainer`)."""
     compile: bool = False
     """Run G and D through ``torch.compile`` (the gradient penalty stays eager)."""
     num_workers: int = 0
@@ -264,7 +271,7 @@ class TrainConfig:
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps", "sample_every", "checkpoint_every", "keep_checkpoints",
+        for name in ("steps", "lambda_rec_id_warmup", "sample_every", "checkpoint_every", "keep_checkpoints",
                      "num_workers", "num_samples"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -283,6 +290,8 @@ class TrainConfig:
             raise ValueError(f"positive_fraction must be in (0, 1), got {self.positive_fraction}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.lambda_rec_id_start is not None and not self.lambda_rec_id_start >= 0:
+            raise ValueError(f"lambda_rec_id_start must be >= 0, got {self.lambda_rec_id_start}")
         self.model_config()  # validates the network shape settings
 
     def model_config(self, extra: dict[str, Any] | None = None) -> SaGANConfig:
@@ -302,6 +311,13 @@ class TrainConfig:
     def face_template_for_data(self) -> Sequence[Sequence[float]] | None:
         """The exported model's face template: given, or the measured one of a known layout."""
         return self.face_template or LAYOUT_TEMPLATES.get(self.data_format or "")
+
+    def lambda_rec_id_at(self, step: int) -> float:
+        """Return lambda_2 for G step ``step`` (0-based): the warm-up ramp, then the constant."""
+        if self.lambda_rec_id_start is None or step >= self.lambda_rec_id_warmup:
+            return self.lambda_rec_id
+        share = step / self.lambda_rec_id_warmup
+        return self.lambda_rec_id_start + share * (self.lambda_rec_id - self.lambda_rec_id_start)
 
     def learning_rate_scale(self, step: int) -> float:
         """Return the factor applied to both learning rates for G step ``step`` (0-based)."""
@@ -325,6 +341,13 @@ class TrainConfig:
             raise ValueError(f"unknown training settings {unknown}")
         return cls(**data)
 
+    @classmethod
+    def from_preset(cls, name: str = "paper", **changes: Any) -> TrainConfig:
+        """Build the config of preset ``name`` (`PRESETS`) with ``changes`` applied on top."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **changes})
+
     def replace(self, **changes: Any) -> TrainConfig:
         """Return a copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -332,6 +355,23 @@ class TrainConfig:
 
 #: The paper's settings (Section 3) with our schedule: `TrainConfig`'s defaults.
 PAPER_PRESET = TrainConfig()
+
+#: Named starting points (`TrainConfig.from_preset`, ``sagan-edit train --preset``): each maps
+#: settings to values; settings given beside a preset override it. The training guide's "Recipe"
+#: section gives the measurement behind each value.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "cpu": {
+        "image_size": 64,
+        "base_channels": 16,
+        "disc_base_channels": 16,
+        "steps": 3000,
+        "lr_decay_fraction": 0.25,
+        "positive_fraction": 0.5,
+        "lambda_rec_id_start": 10.0,
+        "lambda_rec_id_warmup": 500,
+    },
+}
 
 
 # --------------------------------------------------------------------------------------- data
@@ -726,8 +766,14 @@ class Trainer:
         self.quiet = quiet
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        if config.precision == "bf16" and self.device.type not in ("cpu", "cuda"):
+        self.precision = resolve_precision(config.precision, self.device)
+        """The precision in use: ``config.precision`` with ``auto`` resolved for the device."""
+        if self.precision == "bf16" and self.device.type not in ("cpu", "cuda"):
             raise TrainingError(f"bf16 autocast needs a CPU or CUDA device, not {self.device}")
+        self.channels_last = (
+            config.channels_last if config.channels_last is not None else self._channels_last_pays()
+        )
+        """Whether images and weights use the channels-last memory format."""
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise TrainingError("the training dataset is empty")
 
@@ -736,7 +782,7 @@ class Trainer:
         self.discriminator = Discriminator(
             config.image_size, config.disc_base_channels, config.disc_layers
         )
-        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.generator.to(self.device, memory_format=memory_format)
         self.discriminator.to(self.device, memory_format=memory_format)
         betas = (config.beta1, config.beta2)
@@ -780,10 +826,17 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._fit_start = time.perf_counter()
 
+    def _channels_last_pays(self) -> bool:
+        """Channels-last where it was measured faster (training guide, "Speed"): CUDA, and CPU
+        bf16 (oneDNN's bf16 convolutions want it); fp32 CPU runs at the small CPU sizes only."""
+        if self.device.type == "cuda" or self.precision == "bf16":
+            return True
+        return self.device.type == "cpu" and self.config.image_size <= 64
+
     # -------------------------------------------------------------------------------- data
 
     def _autocast(self) -> AbstractContextManager[Any]:
-        if self.config.precision == "bf16":
+        if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
@@ -833,7 +886,7 @@ class Trainer:
             images = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
         self.batches += 1
         images = images.to(self.device, non_blocking=True)
-        if self.config.channels_last:
+        if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, labels.to(self.device, non_blocking=True)
 
@@ -901,7 +954,7 @@ class Trainer:
             loss_fake
             + cfg.lambda_cls * loss_cls
             + cfg.lambda_rec_dual * loss_dual
-            + cfg.lambda_rec_id * loss_id
+            + cfg.lambda_rec_id_at(self.step) * loss_id
         )
         extra: dict[str, Tensor] = {}
         if residual is not None:
@@ -1308,6 +1361,12 @@ class Trainer:
                 f"{cfg.lambda_rec_id:g}"
             ),
             **(
+                {"lambda_2 warm-up": f"{cfg.lambda_rec_id_start:g} rising linearly to "
+                 f"{cfg.lambda_rec_id:g} over the first {cfg.lambda_rec_id_warmup} steps"}
+                if cfg.lambda_rec_id_start is not None and cfg.lambda_rec_id_warmup > 0
+                else {}
+            ),
+            **(
                 {"generator variant": cfg.variant, "lambda_sparsity": cfg.lambda_sparsity}
                 if cfg.variant == "residual"
                 else {"generator variant": cfg.variant}
@@ -1316,7 +1375,8 @@ class Trainer:
             if cfg.positive_fraction is not None
             else "passes over the data in random order",
             "random flips": cfg.flip,
-            "precision": cfg.precision,
+            "precision": self.precision,
+            "channels last": self.channels_last,
             "device": f"{self.device.type} x {self.dist.world_size}",
             "seed": cfg.seed,
         }
