@@ -83,7 +83,7 @@ def batched(dataset: AttributeDataset, batch: int) -> Callable[[], None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=default_data_root() / "celebahq128")
+    parser.add_argument("--data", type=Path, default=None, help="default: $SAGAN_DATA/celebahq128")
     parser.add_argument("--images", type=int, default=2000, help="train images to serve")
     parser.add_argument("--size", type=int, default=128, help="image size served")
     parser.add_argument("--batch", type=int, default=16)
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--attribute", default="eyeglasses")
     args = parser.parse_args(argv)
+    args.data = args.data or default_data_root() / "celebahq128"
 
     try:
         jpeg = load_dataset(args.data, args.attribute, "train", args.size, limit=args.images)

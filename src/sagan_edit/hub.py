@@ -2,7 +2,9 @@
 
 A name given to `SaGAN.from_pretrained` is resolved in this order:
 
-1. an alias from `PRETRAINED` (``"eyeglasses"``), which stands for its Hub repo id;
+1. an alias from `PRETRAINED` (``"eyeglasses"``): the model embedded in the package
+   (``sagan_edit/weights/<alias>/``), loaded with no network and no cache; an alias whose model
+   is not embedded, or asked for at a ``revision``, stands for its Hub repo id;
 2. an existing local folder holding ``config.json`` and ``model.safetensors``;
 3. a Hub repo id (``"user/repo"``), downloaded through ``huggingface_hub`` into its cache.
 
@@ -16,6 +18,7 @@ file is not cached and the Hub cannot be reached, loading fails at once with a o
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import (
@@ -37,10 +40,11 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
+import torch
 from torch import nn
 
 from .config import CONFIG_NAME, JsonConfig
-from .errors import InvalidWeightsError, WeightsNotFoundError
+from .errors import InvalidWeightsError, WeightsNotFoundError, first_line
 from .fileio import atomic_write_bytes
 
 WEIGHTS_NAME = "model.safetensors"
@@ -56,17 +60,58 @@ PRETRAINED: dict[str, str] = {
 }
 
 
+EMBEDDED_WEIGHTS = Path(__file__).parent / "weights"
+"""Where the models shipped inside the package live, one folder per alias."""
+
+
+def alias_key(name: str) -> str | None:
+    """Return the `PRETRAINED` key a name spells (case, ``-``, ``_`` and spaces ignored)."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    return key if key in PRETRAINED else None
+
+
 def resolve_alias(name: str) -> str | None:
     """Return the Hub repo id an alias stands for (case and ``-``/``_`` ignored), else None."""
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
-    return PRETRAINED.get(key)
+    key = alias_key(name)
+    return PRETRAINED[key] if key else None
+
+
+def embedded_model_folder(name: str) -> Path | None:
+    """Return the folder of the model embedded in the package for alias ``name``, else None."""
+    key = alias_key(name)
+    folder = EMBEDDED_WEIGHTS / key if key else None
+    if folder is None or not (folder / CONFIG_NAME).is_file():
+        return None
+    return folder if (folder / WEIGHTS_NAME).is_file() else None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One published model: what `list_models` returns."""
+
+    alias: str
+    """The short name `SaGAN.from_pretrained` takes (``"eyeglasses"``)."""
+    repo_id: str
+    """The Hub repo the alias stands for when its model is not embedded."""
+    embedded: Path | None
+    """The folder of the model shipped inside the package (loads offline), or None."""
+
+    @property
+    def source(self) -> str:
+        """``"embedded"`` (in the package, no network) or ``"hub"`` (downloaded and cached)."""
+        return "embedded" if self.embedded is not None else "hub"
+
+
+def list_models() -> list[ModelInfo]:
+    """List the aliases, each with its Hub repo and, where it ships, its embedded folder."""
+    return [ModelInfo(a, repo, embedded_model_folder(a)) for a, repo in PRETRAINED.items()]
 
 
 def _download_hint(name: str, offline_env: bool = False) -> str:
-    fetch = f"fetch them with `sagan-edit download {name}` while online"
+    fetch = "download them once while online (`SaGAN.from_pretrained` caches them)"
     if offline_env:
-        fetch = f"unset HF_HUB_OFFLINE and fetch them with `sagan-edit download {name}`"
-    return f"{fetch}, or pass a local folder with --weights PATH"
+        fetch = "unset HF_HUB_OFFLINE and download them once"
+    return f"{fetch}, or load a local model folder instead"
 
 
 def resolve_weights_folder(
@@ -83,6 +128,9 @@ def resolve_weights_folder(
     Raises `WeightsNotFoundError` with a one-line message saying what to do.
     """
     name = os.fspath(name_or_path)
+    embedded = embedded_model_folder(name)
+    if embedded is not None and revision is None:
+        return embedded
     repo_id = resolve_alias(name)
     if repo_id is None:
         path = Path(name).expanduser()
@@ -138,7 +186,7 @@ def _download(
         raise WeightsNotFoundError(
             f"cannot download weights for {where}{at_revision}: the Hub at {_endpoint()} could not "
             f"be reached ({exc}) and {filename} is not in the cache: check your connection, "
-            f"or pass a local folder with --weights PATH"
+            f"or load a local model folder instead"
         ) from None
     except GatedRepoError:
         raise WeightsNotFoundError(
@@ -148,7 +196,7 @@ def _download(
     except RepositoryNotFoundError:
         raise WeightsNotFoundError(
             f"Hub repo {repo_id} does not exist (or is private: log in with `hf auth login` "
-            "or set HF_TOKEN); check the name, or pass a local folder with --weights PATH"
+            "or set HF_TOKEN); check the name, or load a local model folder instead"
         ) from None
     except RevisionNotFoundError:
         raise WeightsNotFoundError(
@@ -175,16 +223,16 @@ def _download(
     except HFValidationError as exc:
         raise WeightsNotFoundError(
             f"no weights at {name!r}: not a local folder, nor a valid Hub repo id "
-            f"({_first_line(exc)})"
+            f"({first_line(exc)})"
         ) from None
     except HfHubHTTPError as exc:
         raise WeightsNotFoundError(
-            f"could not download {filename} from {repo_id}: {_first_line(exc)}"
+            f"could not download {filename} from {repo_id}: {first_line(exc)}"
         ) from None
     except OSError as exc:
         # e.g. a full disk or an unwritable cache folder, or a download cut short
         raise WeightsNotFoundError(
-            f"could not download {filename} from {repo_id}: {_first_line(exc)}"
+            f"could not download {filename} from {repo_id}: {first_line(exc)}"
         ) from None
 
 
@@ -221,12 +269,7 @@ def _check_hub_reachable(
     except Exception as exc:  # noqa: BLE001
         # The transport's exception types differ between huggingface_hub releases (requests,
         # httpx, httpx2), so anything but an HTTP answer counts as "no answer"; its text is shown.
-        raise _HubUnreachable(f"{type(exc).__name__}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise _HubUnreachable(f"{type(exc).__name__}: {first_line(exc)}") from None
 
 
 def _endpoint() -> str:
@@ -297,6 +340,11 @@ def load_weights_strictly(
             f"{path} has {len(unexpected)} tensor(s) the model does not use, e.g. {unexpected[0]!r}"
         )
     for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InvalidWeightsError(
+                f"{path}: tensor {key!r} holds NaN or infinite values: the weights are corrupt "
+                "(a training run that diverged?)"
+            )
         if tensor.shape != expected[key].shape:
             raise InvalidWeightsError(
                 f"{path}: tensor {key!r} has shape {tuple(tensor.shape)}, the model expects "
