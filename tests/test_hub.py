@@ -28,8 +28,8 @@ from sagan_edit import (
     SaGAN,
     SaGANError,
     WeightsNotFoundError,
+    hub,
 )
-from sagan_edit import hub
 from sagan_edit.hub import WEIGHTS_NAME, resolve_weights_folder
 
 REPO = "someone/sagan-tiny"

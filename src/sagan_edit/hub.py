@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from huggingface_hub import (
     HfApi,
     get_hf_file_metadata,
@@ -40,7 +41,6 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
-import torch
 from torch import nn
 
 from .config import CONFIG_NAME, JsonConfig
