@@ -1,7 +1,7 @@
 """Edit the faces of a photo: found and aligned, or inside a square box you give.
 
 By default this edits ``examples/astronaut.png`` with the small CPU-trained eyeglasses model
-that ships in ``examples/weights/eyeglasses-64-cpu``. With the ``align`` extra installed
+embedded in the package (the ``eyeglasses`` alias). With the ``align`` extra installed
 (``pip install "sagan-edit[align]"``) every face is found, aligned to the model's training crop,
 edited and pasted back; without it, pass ``--box`` — a square around the head, framed like the
 training crops. Every pixel where the attention mask is 0 comes back bit-for-bit, at the
@@ -16,7 +16,7 @@ Usage (from the repository root)::
 
 The same from the command line::
 
-    sagan-edit examples/astronaut.png --weights examples/weights/eyeglasses-64-cpu
+    sagan-edit examples/astronaut.png --attr eyeglasses
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from sagan_edit import SaGAN, SaGANError
 
 HERE = Path(__file__).resolve().parent
 PHOTO = HERE / "astronaut.png"
-WEIGHTS = HERE / "weights" / "eyeglasses-64-cpu"
+WEIGHTS = "eyeglasses"  # the model embedded in the package
 
 
 def main(argv: list[str]) -> int:
     """Edit one photo; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photo", nargs="?", default=str(PHOTO), help="default: the astronaut")
-    parser.add_argument("--weights", default=str(WEIGHTS), help="model folder or Hub repo id")
+    parser.add_argument("--weights", default=WEIGHTS, help="alias, model folder or Hub repo id")
     parser.add_argument("--remove", action="store_true", help="remove the attribute")
     parser.add_argument("--box", help="L,T,R,B: a square face region instead of detection")
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """Measure a finished CPU training run and export it as the project's small Hub-ready model.
 
-Used for ``examples/weights/eyeglasses-64-cpu`` (the README's main job)::
+Used for ``src/sagan_edit/weights/eyeglasses`` (the embedded ``eyeglasses`` model, the README's main job)::
 
-    python scripts/export_cpu_model.py runs/eyeglasses-64-cpu examples/weights/eyeglasses-64-cpu \\
+    python scripts/export_cpu_model.py runs/eyeglasses-64-cpu src/sagan_edit/weights/eyeglasses \\
         --hours 2 --picture docs/images/astronaut-eyeglasses-64-cpu.jpg --history "..."
 
 1. loads the run's newest checkpoint (G and D);

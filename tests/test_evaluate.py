@@ -269,7 +269,7 @@ def test_cli_eval_reports_bad_input_in_one_line(tmp_path: Path) -> None:
 # ------------------------------------------------------------ the real data and shipped models
 
 CELEBAHQ = default_data_root() / "celebahq128"
-SHIPPED_MODEL = Path(__file__).parents[1] / "examples" / "weights" / "eyeglasses-64-cpu"
+SHIPPED_MODEL = Path(__file__).parents[1] / "src" / "sagan_edit" / "weights" / "eyeglasses"
 
 
 @pytest.mark.skipif(
