@@ -15,19 +15,59 @@
 
 Every request is recorded (`FakeHub.requests`), so a test can assert that a cached load made no
 ``GET`` of the weights, or that offline mode made no request at all.
+
+It also takes uploads, for real, through the endpoints ``HfApi.create_repo``, ``create_branch`` and
+``upload_folder`` call (checked against huggingface_hub 2.4, with and without ``hf_xet``):
+
+* ``POST /api/repos/create`` (409 with the repo's ``url`` when it exists, as the Hub answers);
+  a new repo gets an initial commit on ``main`` holding ``.gitattributes``;
+* ``POST /api/models/{repo_id}/branch/{branch}`` (from ``startingPoint`` or ``main``; 409 if it
+  exists);
+* ``POST /api/models/{repo_id}/preupload/{revision}``: every file is answered ``"regular"`` (so
+  no LFS or Xet transfer is needed), with the ``oid`` (git blob sha1) of the file already there,
+  which lets the client skip unchanged files;
+* ``POST /api/models/{repo_id}/commit/{revision}``: an NDJSON body (a ``header`` line, then
+  ``file``/``deletedFile``/``deletedFolder`` lines, file contents in base64); it makes a new
+  commit on that branch, a new folder (under `FakeHub.storage`) that is then served like any
+  other revision, also by its commit sha after the branch moves on; answers ``commitUrl`` and
+  ``commitOid``;
+* ``POST /api/validate-yaml`` (the model card's front matter, checked with PyYAML) and
+  ``GET /api/models/{repo_id}[/revision/{revision}]`` (repo info: ``sha`` and ``siblings``).
+
+The four write endpoints require an ``Authorization: Bearer <anything non-empty>`` header and
+answer 401 without one, like the Hub. Only namespaced model repos (``user/name``) are handled; pull
+requests and LFS uploads are not, and ``private`` is recorded (`FakeHub.is_private`) but not
+enforced on downloads.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import re
+import shutil
+import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt")
+
+#: ``/api/models/{user}/{name}`` with, optionally, ``/{action}/{revision}`` (revision URL-quoted).
+_REPO_API = re.compile(
+    r"^/api/models/(?P<repo>[^/]+/[^/]+)"
+    r"(?:/(?P<action>branch|preupload|commit|revision)/(?P<rev>[^/]+))?$"
+)
+#: What a new repo's first commit holds (the Hub adds a longer list of LFS patterns).
+_GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+
+Response = tuple[int, dict[str, str], bytes]
 
 
 @dataclass(frozen=True)
@@ -63,6 +103,10 @@ class FakeHub:
         self._hub: ThreadingHTTPServer | None = None
         self._cdn: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
+        self._write_lock = threading.Lock()  # one write (create, branch, commit) at a time
+        self._storage: tempfile.TemporaryDirectory[str] | None = None
+        self._private: set[str] = set()
+        self._commits = 0
         for repo_id, revisions in (repos or {}).items():
             for revision, folder in revisions.items():
                 self.add(repo_id, folder, revision=revision)
@@ -79,6 +123,17 @@ class FakeHub:
     def commit(self, repo_id: str, revision: str = "main") -> str:
         """Return the commit sha of ``repo_id`` at ``revision``."""
         return self._repos[repo_id][revision].commit
+
+    def is_private(self, repo_id: str) -> bool:
+        """Whether ``repo_id`` was created with ``private=True`` (recorded, not enforced)."""
+        return repo_id in self._private
+
+    @property
+    def storage(self) -> Path:
+        """The folder holding uploaded commits (a temporary folder, removed on ``__exit__``)."""
+        if self._storage is None:
+            self._storage = tempfile.TemporaryDirectory(prefix="fake-hub-")
+        return Path(self._storage.name)
 
     def _lookup(self, repo_id: str, revision: str) -> _Revision | None:
         for name, rev in self._repos[repo_id].items():
@@ -168,12 +223,28 @@ class FakeHub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if self._storage is not None:
+            self._storage.cleanup()
+            self._storage = None
 
     # ------------------------------------------------------------------ responses
 
-    def respond(self, server: str, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
-        """Return (status, headers, body) for one request; the body is dropped for HEAD."""
+    def respond(
+        self,
+        server: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> Response:
+        """Return (status, headers, body) for one request; the body is dropped for HEAD.
+
+        ``headers`` (names in lower case) and ``body`` are the request's; only ``/api/`` routes
+        read them.
+        """
         self._record(server, method, path)
+        if server == "hub" and urlsplit(path).path.startswith("/api/"):
+            return self._respond_api(method, path, headers or {}, body)
         if method not in ("GET", "HEAD"):
             return _error(405, "MethodNotAllowed", f"{method} is not supported by the fake Hub")
         if server == "cdn":
@@ -224,6 +295,198 @@ class FakeHub:
                                 return 200, {"Content-Type": "application/octet-stream"}, data
         return 404, {"Content-Type": "text/plain"}, b"NoSuchKey"
 
+    # ------------------------------------------------------------------ the API (uploads)
+
+    def _respond_api(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        url = urlsplit(path)
+        match = _REPO_API.match(url.path)
+        if method == "POST" and url.path == "/api/validate-yaml":
+            return _validate_yaml(body)
+        write = method == "POST" and (url.path == "/api/repos/create" or match is not None)
+        if write and not _authorized(headers):
+            # what the Hub answers a write request without a (valid) token
+            return _error(401, None, "Invalid username or password.")
+        if method == "POST" and url.path == "/api/repos/create":
+            return self._create_repo(_json(body))
+        if match is None:
+            return _error(404, None, "Sorry, we can't find the page you are looking for.")
+        repo_id, action = match["repo"], match["action"]
+        revision = unquote(match["rev"] or "main")
+        if method == "GET" and action in (None, "revision"):
+            return self._repo_info(repo_id, revision)
+        if method != "POST" or action == "revision":
+            return _error(405, "MethodNotAllowed", f"{method} is not supported here")
+        if repo_id not in self._repos:
+            return _error(404, "RepoNotFound", f"Repository {repo_id} not found")
+        if "create_pr" in parse_qs(url.query):
+            return _error(400, None, "the fake Hub does not support pull requests")
+        if action == "branch":
+            return self._create_branch(repo_id, revision, _json(body).get("startingPoint"))
+        if action == "preupload":
+            return self._preupload(repo_id, revision, _json(body))
+        return self._commit(repo_id, revision, body)
+
+    def _create_repo(self, payload: dict[str, Any]) -> Response:
+        name, namespace = payload.get("name"), payload.get("organization")
+        if not name or not namespace:
+            return _error(400, None, "the fake Hub needs a namespaced repo id (user/name)")
+        if payload.get("type", "model") != "model":
+            return _error(400, None, "the fake Hub only hosts model repos")
+        repo_id = f"{namespace}/{name}"
+        url = f"{self.url}/{repo_id}"
+        with self._write_lock:
+            if repo_id in self._repos:
+                return _json_response(
+                    409, {"error": "You already created this model repo", "url": url}
+                )
+            if payload.get("visibility") == "private" or payload.get("private") is True:
+                self._private.add(repo_id)
+            self._store(repo_id, "main", None, {".gitattributes": _GITATTRIBUTES}, "initial commit")
+        return _json_response(200, {"url": url, "name": repo_id, "id": repo_id})
+
+    def _create_branch(self, repo_id: str, branch: str, start: str | None) -> Response:
+        with self._write_lock:
+            if branch in self._repos[repo_id]:
+                return _error(409, None, f"Reference already exists: refs/heads/{branch}")
+            rev = self._lookup(repo_id, start or "main")
+            if rev is None:
+                return _error(404, "RevisionNotFound", f"Invalid rev id: {start or 'main'}")
+            with self._lock:
+                self._repos[repo_id][branch] = _Revision(rev.commit, rev.folder)
+        return _json_response(200, {})
+
+    def _preupload(self, repo_id: str, revision: str, payload: dict[str, Any]) -> Response:
+        rev = self._lookup(repo_id, revision)
+        if rev is None:
+            return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        answers = []
+        for item in payload.get("files", []):
+            existing = rev.folder / str(item["path"])
+            oid = _git_blob_sha1(existing.read_bytes()) if existing.is_file() else None
+            answers.append(
+                {"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid}
+            )
+        return _json_response(200, {"files": answers, "commitOid": rev.commit})
+
+    def _commit(self, repo_id: str, branch: str, body: bytes) -> Response:
+        try:
+            lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+            header = lines[0]["value"] if lines and lines[0].get("key") == "header" else None
+            changes = dict(_change(line) for line in lines[1:])
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            return _error(400, None, f"malformed commit payload: {exc}")
+        if not header or not header.get("summary"):
+            return _error(400, None, "the commit needs a header line with a summary")
+        with self._write_lock:
+            rev = self._repos[repo_id].get(branch)
+            if rev is None or branch == rev.commit:  # a commit sha is no branch to commit to
+                return _error(404, "RevisionNotFound", f"Invalid rev id: {branch}")
+            parent = header.get("parentCommit")
+            if parent and not rev.commit.startswith(parent):
+                return _error(412, None, f"A commit has happened since {parent}")
+            commit = self._store(repo_id, branch, rev, changes, header["summary"])
+        url = f"{self.url}/{repo_id}/commit/{commit}"
+        return _json_response(
+            200, {"success": True, "commitOid": commit, "commitUrl": url, "hookOutput": ""}
+        )
+
+    def _store(
+        self,
+        repo_id: str,
+        branch: str,
+        parent: _Revision | None,
+        changes: dict[str, bytes | None],
+        message: str,
+    ) -> str:
+        """Make a commit on ``branch``: ``parent``'s files with ``changes`` (None deletes)."""
+        self._commits += 1
+        seed = f"{repo_id}@{branch}:{parent.commit if parent else ''}:{self._commits}:{message}"
+        commit = hashlib.sha1(seed.encode()).hexdigest()
+        folder = self.storage / commit
+        if parent is not None:
+            shutil.copytree(parent.folder, folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in changes.items():
+            target = folder / name
+            if data is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            elif target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+        with self._lock:
+            # the branch moves on; the commit stays reachable by its sha
+            self._repos.setdefault(repo_id, {})[branch] = _Revision(commit, folder)
+            self._repos[repo_id][commit] = _Revision(commit, folder)
+        return commit
+
+    def _repo_info(self, repo_id: str, revision: str) -> Response:
+        if repo_id not in self._repos:
+            return _error(401, "RepoNotFound", "Repository not found")
+        rev = self._lookup(repo_id, revision)
+        if rev is None:
+            return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        files = sorted(p.relative_to(rev.folder).as_posix() for p in rev.folder.rglob("*"))
+        siblings = [{"rfilename": f} for f in files if (rev.folder / f).is_file()]
+        info = {"id": repo_id, "modelId": repo_id, "sha": rev.commit, "siblings": siblings}
+        return _json_response(200, {**info, "private": self.is_private(repo_id)})
+
+
+def _authorized(headers: Mapping[str, str]) -> bool:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _json_response(status: int, data: object) -> Response:
+    return status, {"Content-Type": "application/json"}, json.dumps(data).encode()
+
+
+def _change(line: dict[str, Any]) -> tuple[str, bytes | None]:
+    """One NDJSON operation line of a commit as (path, new bytes or None to delete)."""
+    key, value = line["key"], line["value"]
+    path = str(value["path"]).strip("/")
+    if not path or ".." in PurePosixPath(path).parts:
+        raise ValueError(f"bad path {value['path']!r}")
+    if key == "file":
+        content = str(value["content"])
+        if value.get("encoding") == "base64":
+            return path, base64.b64decode(content, validate=True)
+        return path, content.encode()
+    if key in ("deletedFile", "deletedFolder"):
+        return path, None
+    if key == "lfsFile":
+        raise ValueError(f"{path} is an LFS file, but the fake Hub asked for regular uploads only")
+    raise ValueError(f"unknown operation {key!r}")
+
+
+def _validate_yaml(body: bytes) -> Response:
+    """What ``/api/validate-yaml`` answers: errors for a card whose front matter is not a map."""
+    import yaml
+
+    content = str(_json(body).get("content", ""))
+    errors = []
+    if content.startswith("---"):
+        front, sep, _ = content[3:].partition("\n---")
+        try:
+            data = yaml.safe_load(front) if sep else None
+        except yaml.YAMLError as exc:
+            data = str(exc).splitlines()[0]
+        if not isinstance(data, dict):
+            errors.append({"message": f"the front matter is not a YAML mapping ({data!r})"})
+    status = 400 if errors else 200
+    return _json_response(status, {"errors": errors, "warnings": []})
+
 
 def _git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -234,6 +497,17 @@ def _error(status: int, code: str | None, message: str) -> tuple[int, dict[str, 
     if code is not None:
         headers["X-Error-Code"] = code
     return status, headers, json.dumps({"error": message}).encode()
+
+
+def _read_chunked(stream: BinaryIO) -> bytes:
+    """Read a request body sent with ``Transfer-Encoding: chunked``."""
+    data = b""
+    while size := int(stream.readline().split(b";")[0].strip() or b"0", 16):
+        data += stream.read(size)
+        stream.readline()  # the CRLF after each chunk
+    while stream.readline().strip():  # trailers, up to the empty line
+        pass
+    return data
 
 
 def _handler(hub: FakeHub, server: str) -> type[BaseHTTPRequestHandler]:
@@ -251,7 +525,14 @@ def _handler(hub: FakeHub, server: str) -> type[BaseHTTPRequestHandler]:
             self._answer("POST")
 
         def _answer(self, method: str) -> None:
-            status, headers, body = hub.respond(server, method, self.path)
+            request_headers = {k.lower(): v for k, v in self.headers.items()}
+            length = int(request_headers.get("content-length") or 0)
+            request_body = self.rfile.read(length) if length > 0 else b""
+            if "chunked" in request_headers.get("transfer-encoding", "").lower():
+                request_body = _read_chunked(self.rfile)
+            status, headers, body = hub.respond(
+                server, method, self.path, request_headers, request_body
+            )
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)

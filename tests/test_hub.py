@@ -495,3 +495,171 @@ def test_push_to_hub_uploads_a_loadable_folder(
     tiny_model.push_to_hub("me/pushed", revision="experiment")
     assert calls["create_branch"] == [("me/pushed", "experiment", {"exist_ok": True})]
     assert calls["upload_folder"][1]["revision"] == "experiment"
+
+
+# ------------------------------------------------------------------- publishing the embedded models
+# These run huggingface_hub's real upload code (create_repo, create_branch, upload_folder) against
+# the fake Hub's upload endpoints; nothing in HfApi is patched.
+
+TOKEN = "hf_fake_write_token"
+
+
+def embed(no_embedded_models: Path, make_model_dir, alias: str, seed: int) -> Path:
+    """Embed a tiny model for ``alias`` (what ``sagan_edit/weights/<alias>/`` would hold)."""
+    attribute = "smiling" if alias == "smiling" else "eyeglasses"
+    source = make_model_dir(f"{alias}-{seed}", seed=seed, attribute=attribute)
+    target = no_embedded_models / alias
+    shutil.rmtree(target, ignore_errors=True)
+    return Path(shutil.copytree(source, target))
+
+
+def posts(hub: FakeHub) -> list[str]:
+    return [r.path.split("?")[0] for r in hub.requests if r.method == "POST"]
+
+
+@pytest.mark.parametrize("xet", [True, False], ids=["pipelined-upload", "single-create-commit"])
+def test_publish_embedded_models_round_trip(
+    fake_hub: FakeHub, make_model_dir, no_embedded_models: Path, monkeypatch, xet: bool
+):
+    """Published weights download back identical, by repo id (the alias loads the embedded copy)."""
+    from huggingface_hub import constants
+
+    # with hf_xet installed, upload_folder streams through its pipeline; without, create_commit
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not xet)
+    glasses = embed(no_embedded_models, make_model_dir, "eyeglasses", seed=1)
+    smiling = embed(no_embedded_models, make_model_dir, "smiling", seed=2)
+
+    urls = hub.publish_embedded_models(token=TOKEN, private=True)
+
+    assert list(urls) == ["eyeglasses", "smiling"]
+    published: dict[str, SaGAN] = {}
+    for alias, folder in (("eyeglasses", glasses), ("smiling", smiling)):
+        repo_id = PRETRAINED[alias]
+        commit = urls[alias].rsplit("/", 1)[-1]
+        assert urls[alias] == f"{fake_hub.url}/{repo_id}/commit/{commit}"
+        assert fake_hub.commit(repo_id) == commit and fake_hub.is_private(repo_id)
+        published[alias] = SaGAN.from_pretrained(repo_id, device="cpu")
+        assert same_weights(published[alias], SaGAN.from_pretrained(folder, device="cpu"))
+        snapshot = resolve_weights_folder(repo_id)
+        assert snapshot.name == commit
+        assert (snapshot / WEIGHTS_NAME).read_bytes() == (folder / WEIGHTS_NAME).read_bytes()
+        assert (snapshot / "config.json").read_bytes() == (folder / "config.json").read_bytes()
+    assert f"/api/models/{PRETRAINED['smiling']}/preupload/main" in posts(fake_hub)
+    assert f"/api/models/{PRETRAINED['smiling']}/commit/main" in posts(fake_hub)
+    assert fake_hub.count("GET", WEIGHTS_NAME, server="cdn") == 2  # served as LFS, as on the Hub
+
+    # Publishing the same files again makes no commit: the Hub reports them unchanged.
+    fake_hub.clear()
+    assert hub.publish_embedded_models(["Eyeglasses"], token=TOKEN) == {
+        "eyeglasses": urls["eyeglasses"]
+    }
+    assert not any(p.endswith("/commit/main") for p in posts(fake_hub))
+
+    # New weights to a new branch: main keeps the first model, the branch (and its sha) the new.
+    new = embed(no_embedded_models, make_model_dir, "eyeglasses", seed=3)
+    url = hub.publish_embedded_models("eyeglasses", token=TOKEN, revision="v2")["eyeglasses"]
+    repo_id = PRETRAINED["eyeglasses"]
+    branch = SaGAN.from_pretrained(repo_id, revision="v2", device="cpu")
+    assert same_weights(branch, SaGAN.from_pretrained(new, device="cpu"))
+    pinned = SaGAN.from_pretrained(repo_id, revision=url.rsplit("/", 1)[-1], device="cpu")
+    assert same_weights(pinned, branch)
+    assert same_weights(SaGAN.from_pretrained(repo_id, device="cpu"), published["eyeglasses"])
+    assert not same_weights(published["eyeglasses"], branch)
+
+
+def test_publish_refuses_a_model_that_is_not_embedded_before_any_request(
+    fake_hub: FakeHub, make_model_dir, no_embedded_models: Path
+):
+    with pytest.raises(WeightsNotFoundError) as error:
+        hub.publish_embedded_models(token=TOKEN)  # nothing embedded at all
+    assert "no model is embedded" in one_line(error)
+
+    embed(no_embedded_models, make_model_dir, "eyeglasses", seed=1)
+    with pytest.raises(WeightsNotFoundError) as error:
+        hub.publish_embedded_models(["eyeglasses", "no-beard"], token=TOKEN)
+    message = one_line(error)
+    assert "'no_beard'" in message and PRETRAINED["no_beard"] in message
+    assert "embedded: eyeglasses" in message and isinstance(error.value, SaGANError)
+
+    with pytest.raises(ValueError) as error:
+        hub.publish_embedded_models(["eyeglasses", "sunglasses"], token=TOKEN)
+    assert "'sunglasses'" in one_line(error) and "eyeglasses" in str(error.value)
+    assert fake_hub.requests == []  # eyeglasses, first in the list, was not sent either
+
+
+@pytest.mark.parametrize("repo_exists", [False, True], ids=["new-repo", "existing-repo"])
+def test_publish_without_a_token_fails_with_a_clear_error(
+    fake_hub: FakeHub, make_model_dir, no_embedded_models: Path, repo_exists: bool
+):
+    from huggingface_hub import get_token
+
+    assert get_token() is None  # the fixtures keep any real login out
+    repo_id = PRETRAINED["eyeglasses"]
+    before = make_model_dir("on-the-hub", seed=5)
+    if repo_exists:
+        fake_hub.add(repo_id, before)
+    embed(no_embedded_models, make_model_dir, "eyeglasses", seed=1)
+
+    with pytest.raises(SaGANError) as error:
+        hub.publish_embedded_models()
+    message = one_line(error)
+    assert f"'eyeglasses' to {repo_id}" in message and "401" in message
+    assert "HF_TOKEN" in message and "hf auth login" in message
+    # Every write was refused; nothing changed on the Hub.
+    assert not any(p.endswith("/commit/main") for p in posts(fake_hub))
+    if repo_exists:
+        assert f"/api/models/{repo_id}/preupload/main" in posts(fake_hub)  # refused there
+        assert same_weights(
+            SaGAN.from_pretrained(repo_id, device="cpu"), SaGAN.from_pretrained(before)
+        )
+    else:
+        with pytest.raises(WeightsNotFoundError, match="does not exist"):
+            SaGAN.from_pretrained(repo_id)
+
+
+def test_publish_script_dry_run_lists_what_would_go_where(fake_hub: FakeHub, hf_home: Path):
+    """The script, in a fresh process, on the package's real embedded models: sends nothing."""
+    root = Path(__file__).resolve().parents[1]
+    real = Path(hub.__file__).parent / "weights"
+    expected = [a for a in PRETRAINED if (real / a / "config.json").is_file()]
+    expected = [a for a in expected if (real / a / WEIGHTS_NAME).is_file()]
+    assert expected, "the package embeds no model"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(hf_env(fake_hub.url, hf_home))
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "publish_embedded_models.py"), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == len(expected)
+    for alias, line in zip(expected, lines, strict=True):
+        assert line.startswith(f"{alias}: would upload {real / alias} (")
+        assert f"to {fake_hub.url}/{PRETRAINED[alias]} (branch main)" in line
+        assert WEIGHTS_NAME in line and "config.json" in line
+    assert "no token found" in done.stderr and "Traceback" not in done.stderr
+    assert fake_hub.requests == []
+
+
+def test_fake_hub_write_endpoints_require_a_token(fake_hub: FakeHub, make_model_dir):
+    import urllib.error
+    import urllib.request
+
+    commit = fake_hub.add(REPO, make_model_dir("a"))
+    api = f"/api/models/{REPO}"
+    writes = [
+        "/api/repos/create",
+        *(f"{api}/{action}/main" for action in ("branch", "preupload", "commit")),
+    ]
+    for path in writes:
+        for auth in ({}, {"Authorization": "Bearer "}):
+            request = urllib.request.Request(
+                fake_hub.url + path, data=b"{}", headers=auth, method="POST"
+            )
+            with pytest.raises(urllib.error.HTTPError) as error:
+                urllib.request.urlopen(request, timeout=10)
+            assert error.value.code == 401, path
+    assert fake_hub.commit(REPO) == commit

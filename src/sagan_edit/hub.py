@@ -18,6 +18,7 @@ file is not cached and the Hub cannot be reached, loading fails at once with a o
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from .config import CONFIG_NAME, JsonConfig
-from .errors import InvalidWeightsError, WeightsNotFoundError, first_line
+from .errors import InvalidWeightsError, SaGANError, WeightsNotFoundError, first_line
 from .fileio import atomic_write_bytes
 
 WEIGHTS_NAME = "model.safetensors"
@@ -306,6 +307,113 @@ def push_folder_to_hub(
         commit_message=commit_message,
     )
     return str(commit.commit_url)
+
+
+def publish_embedded_models(
+    aliases: str | Iterable[str] | None = None,
+    *,
+    token: str | bool | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+) -> dict[str, str]:
+    """Upload the models embedded in the package to their Hub repos in `PRETRAINED`.
+
+    Each alias's folder (``sagan_edit/weights/<alias>/``: ``config.json``, ``model.safetensors``,
+    ``README.md``) goes to its repo with `push_folder_to_hub`, which makes the repo, and the
+    branch, when needed. Every name is checked before anything is sent.
+
+    Args:
+        aliases: The aliases to publish (case, ``-``, ``_`` and spaces ignored); None publishes
+            every model embedded in the package.
+        token: A Hub token with write access; None uses ``HF_TOKEN`` or the saved login
+            (``hf auth login``).
+        private: Make repos that do not exist yet private (None: the Hub's default, public).
+            Repos that exist keep their visibility.
+        revision: The branch to commit to, made from ``main`` if needed; None commits to ``main``.
+
+    Returns:
+        ``{alias: commit URL}``, in the order published. A model already on the Hub unchanged
+        makes no new commit; its URL is then that of the commit holding it.
+
+    Raises:
+        ValueError: A name that is not an alias in `PRETRAINED`, or an empty list.
+        WeightsNotFoundError: An alias whose model is not embedded, or, with ``aliases=None``,
+            no model embedded at all.
+        SaGANError: The Hub refused or failed an upload (no token, no write access, no
+            connection); the message names the repo and the models published before it.
+    """
+    published: dict[str, str] = {}
+    at = f" (branch {revision!r})" if revision else ""
+    for alias, folder in _embedded_folders(aliases).items():
+        repo_id = PRETRAINED[alias]
+        before = f"; published before it: {', '.join(published)}" if published else ""
+        try:
+            published[alias] = push_folder_to_hub(
+                folder,
+                repo_id,
+                token=token,
+                private=private,
+                revision=revision,
+                commit_message=f"Upload the {alias} model embedded in sagan-edit",
+            )
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if status == 401:
+                reason = (
+                    "the Hub refused the upload (401: no token, or an invalid one): set HF_TOKEN "
+                    "or log in with `hf auth login`, with a token that has write access"
+                )
+            elif status == 403:
+                reason = f"the token has no write access to {repo_id.split('/')[0]} (403)"
+            else:
+                reason = first_line(exc)
+            raise SaGANError(
+                f"could not publish {alias!r} to {repo_id}{at}: {reason}{before}"
+            ) from None
+        except (OSError, ValueError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise SaGANError(
+                f"could not publish {alias!r} to {repo_id}{at}: {reason}{before}"
+            ) from None
+        except Exception as exc:  # noqa: BLE001
+            # no answer at all: the transport's exception types differ between huggingface_hub
+            # releases (see `_check_hub_reachable`), so its name is shown; the cause is kept
+            raise SaGANError(
+                f"could not publish {alias!r} to {repo_id}{at}: the Hub at {_endpoint()} did not "
+                f"answer ({type(exc).__name__}: {first_line(exc)}){before}"
+            ) from exc
+    return published
+
+
+def _embedded_folders(aliases: str | Iterable[str] | None) -> dict[str, Path]:
+    """Return ``{alias: embedded folder}`` for the names asked for (None: every embedded model).
+
+    Raises `ValueError` for an unknown name and `WeightsNotFoundError` for a model not embedded.
+    """
+    embedded = {m.alias: m.embedded for m in list_models() if m.embedded is not None}
+    if aliases is None:
+        if not embedded:
+            raise WeightsNotFoundError(
+                f"no model is embedded in the package ({EMBEDDED_WEIGHTS} holds none): "
+                "nothing to publish"
+            )
+        return embedded
+    names = [aliases] if isinstance(aliases, str) else list(aliases)
+    if not names:
+        raise ValueError("no model named: give one or more aliases, or None for every embedded one")
+    folders: dict[str, Path] = {}
+    for name in names:
+        key = alias_key(name)
+        if key is None:
+            raise ValueError(f"unknown model {name!r}: the aliases are {', '.join(PRETRAINED)}")
+        if key not in embedded:
+            raise WeightsNotFoundError(
+                f"no model is embedded for {key!r} ({EMBEDDED_WEIGHTS / key} lacks {CONFIG_NAME} "
+                f"or {WEIGHTS_NAME}), so there is nothing to publish to {PRETRAINED[key]}; "
+                f"embedded: {', '.join(embedded) or 'none'}"
+            )
+        folders[key] = embedded[key]
+    return folders
 
 
 def load_weights_strictly(
