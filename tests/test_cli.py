@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -389,11 +391,11 @@ def test_usage_errors_exit_2(runner, tiny_weights, tmp_path, args, message):
 def test_missing_weights_offline_is_one_line(tmp_path):
     photo = write_image(tmp_path / "photo.jpg")
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
-    done = run_script(photo, "--attr", "eyeglasses", env=env)
+    done = run_script(photo, "--attr", "smiling", env=env)  # an alias the package does not embed
     stderr = done.stderr.decode()
     assert done.returncode == 1, stderr
     assert stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
-    assert "eyeglasses" in stderr and "offline" in stderr and "--weights" in stderr
+    assert "smiling" in stderr and "offline" in stderr and "--weights PATH" in stderr
     assert "Traceback" not in stderr and done.stdout == b""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
 
@@ -480,3 +482,131 @@ def test_box_excludes_align(runner, tiny_weights, tmp_path):
     result = invoke(runner, photo, "-w", tiny_weights, "--box", "0,0,40,40", "--align")
     assert result.exit_code == 2
     assert "excludes --align" in result.output
+
+
+# --------------------------------------------------------------------------- help text
+
+
+def help_text(*command: str) -> str:
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+COMMANDS = ((), ("edit",), ("download",), ("train",), ("eval",))
+
+
+def help_examples() -> list[str]:
+    """Every example command line in ``--help``: quoted ones and those in an examples block."""
+    examples: list[str] = []
+    for command in COMMANDS:
+        text = help_text(*command)
+        examples += re.findall(r"'(sagan-edit [^']*)'", " ".join(text.split()))
+        block = [line.strip() for line in text.splitlines()]
+        examples += [line for line in block if re.match(r"(cat .*\| )?sagan-edit ", line)]
+    return list(dict.fromkeys(examples))
+
+
+def test_help_examples_run_as_written(tiny_weights, tmp_path, monkeypatch):
+    """Each example runs in a folder holding the files it names (any model: a tiny one here)."""
+    import sagan_edit.cli.edit
+
+    monkeypatch.setattr(
+        sagan_edit.cli.edit, "load_model", lambda name, **kw: SaGAN.from_pretrained(tiny_weights)
+    )
+    examples = help_examples()
+    assert len(examples) >= 4, examples
+    for i, example in enumerate(examples):
+        folder = tmp_path / f"example{i}"
+        (folder / "photos").mkdir(parents=True)
+        for path in (folder / "photo.jpg", folder / "photos/a.png", folder / "photos/b.jpg"):
+            write_image(path, (64, 64))
+        monkeypatch.chdir(folder)
+        stdin = None
+        command, _, redirect = example.partition(" > ")
+        if command.startswith("cat "):
+            source, _, command = command.partition(" | ")
+            stdin = (folder / source.split()[1]).read_bytes()
+        words = shlex.split(command)
+        assert words[0] == "sagan-edit", example
+        result = CliRunner().invoke(app, words[1:], input=stdin)
+        assert result.exit_code == 0, (example, result.output)
+        if redirect:
+            assert result.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n", example
+
+
+def test_help_lists_choices_and_no_flag_values():
+    texts = {command: help_text(*command) for command in COMMANDS}
+    for text in texts.values():
+        assert "<bool>" not in text and "<str>" not in text
+    train = texts[("train",)]
+    choices = (
+        "--variant [attention|none|residual]",
+        "--precision [fp32|bf16]",
+        "--data-format [celeba|celebahq|folder|packed]",
+    )
+    for shown in (*choices, "--resume  ", "-q, --quiet  "):
+        assert shown in train, shown
+    assert "--data-format [celeba|celebahq|folder|packed]" in texts[("eval",)]
+    edit = " ".join(texts[("edit",)].split())
+    assert "--value [add|remove]" in edit and "--align / --no-align Find" in edit
+    assert "centred square" not in edit and "find and align every face of a photo" in edit
+
+
+def test_train_help_is_readable_at_100_columns():
+    lines = help_text("train").splitlines()
+    assert max(len(line) for line in lines) <= 100
+    # one option per line where it fits: name, placeholder and a description of 60+ characters
+    lr = next(line for line in lines if line.lstrip().startswith("--lr X"))
+    assert "Adam learning rate of G and D.  [default: 0.0002]" in lr
+    described = [line for line in lines if line.startswith("  --") and len(line) > 70]
+    assert len(described) >= 10
+
+
+def test_cli_lists_match_the_library():
+    """``--help`` spells some library values out (it must not import torch): they must agree."""
+    from sagan_edit.cli import _common, eval, train
+    from sagan_edit.data import FORMATS, SPLITS
+    from sagan_edit.networks import GENERATOR_VARIANTS
+    from sagan_edit.train import PRECISIONS
+
+    assert _common.ALIASES == tuple(sagan_edit.PRETRAINED)
+    assert _common.DATA_FORMATS == tuple(FORMATS)
+    assert eval.SPLITS == tuple(SPLITS)
+    assert train.VARIANTS == tuple(GENERATOR_VARIANTS)
+    assert set(train.PRECISIONS) <= set(PRECISIONS)
+
+
+def test_train_options_map_onto_train_config_fields():
+    import dataclasses
+
+    import typer.main
+
+    from sagan_edit.cli.train import RUN_OPTIONS, config_fields
+    from sagan_edit.train import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    names = {param.name for param in command.params}
+    assert RUN_OPTIONS <= names
+    for name in names - RUN_OPTIONS:
+        assert config_fields(name) and set(config_fields(name)) <= fields, name
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--steps", "-1", "'--steps'"),
+        ("--lr", "0", "'--lr'"),
+        ("--residual-blocks", "-1", "'--residual-blocks'"),
+        ("--base-channels", "0", ""),  # the message names no single setting
+    ],
+)
+def test_train_bad_values_are_usage_errors_naming_the_option(tmp_path, option, value, named):
+    out = tmp_path / "run"
+    args = ["train", "--data", tmp_path, "--attr", "eyeglasses", "--out", out, option, value]
+    result = invoke(CliRunner(), *args)
+    assert result.exit_code == 2, result.output
+    expected = f"Invalid value for {named}:" if named else "Invalid value:"
+    assert expected in result.stderr
+    assert not out.exists()

@@ -1,0 +1,170 @@
+"""What every ``sagan-edit`` command shares: stderr output, one-line errors, option checks.
+
+Importing this module must stay cheap: ``--help`` and usage errors import it, and neither may
+import torch. Library modules that need it (`sagan_edit.model`, `sagan_edit.hub`,
+`sagan_edit.data`...) are imported inside the functions that use them; the few library values
+that ``--help`` shows (the model aliases, the data layouts) are spelled out here, and the tests
+check that they match the library's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+from ..errors import SaGANError, WeightsNotFoundError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ..model import SaGAN
+
+#: Command-line token for stdin (input) or stdout (``-o -``).
+STDIO = "-"
+#: The model aliases, as `sagan_edit.hub.PRETRAINED` names them (shown by ``--help``).
+ALIASES: tuple[str, ...] = ("eyeglasses", "mouth_slightly_open", "smiling", "no_beard")
+#: The data layouts, as `sagan_edit.data.FORMATS` names them (shown by ``--help``).
+DATA_FORMATS: tuple[str, ...] = ("celeba", "celebahq", "folder", "packed")
+
+
+def choices_metavar(choices: Sequence[str]) -> str:
+    """The value placeholder of an option that takes one of ``choices``: ``[a|b|c]``."""
+    return f"[{'|'.join(choices)}]"
+
+
+# --------------------------------------------------------------------------- output and errors
+
+
+def stderr_console() -> Console:
+    """Return a rich console on stderr (created per call, so it follows redirections in tests)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def one_line(text: object) -> str:
+    """Collapse a message to one line: errors are printed one per line, whatever they hold."""
+    return " ".join(str(text).split())
+
+
+def print_error(message: object, console: Console | None = None) -> None:
+    """Print ``error: <message>`` as a single line on stderr."""
+    (console or stderr_console()).print(f"error: {one_line(message)}", markup=False)
+
+
+def fail(message: object) -> NoReturn:
+    """Print ``message`` as a one-line error and exit with status 1."""
+    print_error(message)
+    raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def library_errors() -> Iterator[None]:
+    """Turn a `SaGANError` raised inside the block into a one-line error and exit status 1."""
+    try:
+        yield
+    except SaGANError as exc:
+        fail(exc)
+
+
+def progress_bar(label: str, console: Console, *, disable: bool) -> Progress:
+    """A progress bar on ``console`` (stderr): label, bar, done/total, elapsed and remaining."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(TextColumn(label), *columns, console=console, disable=disable)
+
+
+# --------------------------------------------------------------------------- shared option checks
+
+
+def check_device(device: str) -> str:
+    """Validate a ``--device`` value (usage error, exit 2, when unknown or unavailable)."""
+    import torch
+
+    from ..model import select_device
+
+    try:
+        resolved = select_device(device)
+    except ValueError as exc:
+        raise typer.BadParameter(one_line(exc), param_hint="'--device'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise typer.BadParameter(
+            f"CUDA is not available here (torch {torch.__version__}); use --device cpu or auto",
+            param_hint="'--device'",
+        )
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise typer.BadParameter(
+            f"there is no {resolved} here ({torch.cuda.device_count()} CUDA device(s))",
+            param_hint="'--device'",
+        )
+    if resolved.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise typer.BadParameter(
+            "Apple MPS is not available here; use --device cpu or auto", param_hint="'--device'"
+        )
+    return device
+
+
+def check_data_format(data_format: str | None) -> None:
+    """Validate a ``--data-format`` value (usage error, exit 2, when unknown)."""
+    from ..data import FORMATS
+
+    if data_format is not None and data_format not in FORMATS:
+        raise typer.BadParameter(
+            f"{data_format!r} is not one of {', '.join(FORMATS)}", param_hint="'--data-format'"
+        )
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def load_model(name: str, *, device: str = "auto", revision: str | None = None) -> SaGAN:
+    """Load weights for a command (alias, repo id or folder); library errors exit with one line."""
+    from ..model import SaGAN
+
+    console = stderr_console()
+    try:
+        with quiet_hub_logging(), console.status(f"loading weights {name}", spinner="dots"):
+            return SaGAN.from_pretrained(name, device=device, revision=revision)
+    except WeightsNotFoundError as exc:
+        fail(with_weights_hint(exc, name))
+    except SaGANError as exc:
+        fail(exc)
+
+
+def with_weights_hint(exc: Exception, name: str) -> str:
+    """A `WeightsNotFoundError`'s message; for an alias, with the command line's way around it."""
+    from ..hub import resolve_alias
+
+    message = one_line(exc)
+    if resolve_alias(name) is None or "--weights" in message:
+        return message
+    return f"{message} (on the command line: pass a local model folder with --weights PATH)"
+
+
+@contextlib.contextmanager
+def quiet_hub_logging() -> Iterator[None]:
+    """Hide huggingface_hub's warnings inside the block, restoring its log level after."""
+    # It logs one warning per retry when the Hub is unreachable; the error that follows says all
+    # of it in one line, which is the CLI's promise.
+    logger = logging.getLogger("huggingface_hub")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -1,0 +1,360 @@
+"""``sagan-edit train``: train a SaGAN model with `sagan_edit.train.run_training`.
+
+The options map onto `sagan_edit.train.TrainConfig`: `config_fields` says which fields each
+option sets, and `settings_from_options` builds the config's keyword arguments from the parsed
+command line. The values themselves are checked by `TrainConfig` (a bad value is a usage error
+naming its option). With ``--resume``, options not given on the command line (`given_options`)
+keep the run's saved values (`keep_saved_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._common import (
+    DATA_FORMATS,
+    check_data_format,
+    check_device,
+    choices_metavar,
+    library_errors,
+    one_line,
+    print_error,
+    stderr_console,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..train import TrainConfig
+
+#: Generator variants, as `sagan_edit.networks.GENERATOR_VARIANTS` names them.
+VARIANTS: tuple[str, ...] = ("attention", "none", "residual")
+#: Precisions ``--help`` lists (`TrainConfig` checks values against `train.PRECISIONS`).
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+#: Options that are not `TrainConfig` settings: where the run goes and how it reports.
+RUN_OPTIONS = frozenset({"out", "resume", "push_to_hub", "quiet"})
+#: The `TrainConfig` fields an option sets, where they are not the field of its own name.
+CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
+    "attr": ("attribute",),
+    "base_channels": ("base_channels", "disc_base_channels"),
+    "residual_blocks": ("num_residual_blocks",),
+    "lr": ("g_lr", "d_lr"),
+    "compile_model": ("compile",),
+}
+
+
+def config_fields(option: str) -> tuple[str, ...]:
+    """The `TrainConfig` fields that option ``option`` (a parameter name) sets; () for none."""
+    if option in RUN_OPTIONS:
+        return ()
+    return CONFIG_FIELDS.get(option, (option,))
+
+
+def settings_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`TrainConfig` keyword arguments from the command's parsed options (``ctx.params``)."""
+    return {field: value for option, value in options.items() for field in config_fields(option)}
+
+
+def given_options(ctx: typer.Context) -> set[str]:
+    """The options set on the command line, as opposed to left at their defaults."""
+    given = set()
+    for option in ctx.params:
+        source = ctx.get_parameter_source(option)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            given.add(option)
+    return given
+
+
+def train_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            show_default=False,
+            help="Run folder: log.jsonl, samples/, checkpoints/ and the Hub-ready model/.",
+        ),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="PATH",
+            show_default=False,
+            help="Training images: a CelebA or CelebA-HQ folder, a folder of images with a "
+            "labels CSV (or the CSV), or a packed folder. Required unless --resume.",
+        ),
+    ] = None,
+    attr: Annotated[
+        str | None,
+        typer.Option(
+            "--attr",
+            "-a",
+            metavar="NAME",
+            show_default=False,
+            help="Attribute to learn, any spelling (Eyeglasses, mouth_slightly_open). "
+            "Required unless --resume.",
+        ),
+    ] = None,
+    steps: Annotated[
+        int, typer.Option("--steps", metavar="N", help="Generator steps (3 D steps each).")
+    ] = 20_000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", metavar="N", help="Images per batch and process.")
+    ] = 16,
+    image_size: Annotated[
+        int,
+        typer.Option("--image-size", metavar="PX", help="Training resolution (a multiple of 8)."),
+    ] = 128,
+    base_channels: Annotated[
+        int,
+        typer.Option("--base-channels", metavar="N", help="First-layer channels of G and D."),
+    ] = 32,
+    residual_blocks: Annotated[
+        int,
+        typer.Option("--residual-blocks", metavar="N", help="Residual blocks in AMN and SAN."),
+    ] = 4,
+    disc_layers: Annotated[
+        int,
+        typer.Option(
+            "--disc-layers",
+            metavar="N",
+            help="Stride-2 layers of D (image size / 2**N must be whole).",
+        ),
+    ] = 6,
+    variant: Annotated[
+        str,
+        typer.Option(
+            "--variant",
+            metavar=choices_metavar(VARIANTS),
+            help="Generator: attention (SaGAN), or the paper's baselines none (whole image, "
+            "as StarGAN) and residual (as ResGAN).",
+        ),
+    ] = "attention",
+    lr: Annotated[
+        float, typer.Option("--lr", metavar="X", help="Adam learning rate of G and D.")
+    ] = 2e-4,
+    lambda_rec_id: Annotated[
+        float,
+        typer.Option(
+            "--lambda-rec-id", metavar="X", help="lambda_2, identity reconstruction (paper: 100)."
+        ),
+    ] = 100.0,
+    lambda_rec_dual: Annotated[
+        float,
+        typer.Option(
+            "--lambda-rec-dual", metavar="X", help="lambda_1, dual reconstruction (paper: 20)."
+        ),
+    ] = 20.0,
+    lambda_sparsity: Annotated[
+        float,
+        typer.Option(
+            "--lambda-sparsity",
+            metavar="X",
+            help="Residual variant: weight of the L1 penalty on the residual image.",
+        ),
+    ] = 1.0,
+    lr_decay_fraction: Annotated[
+        float,
+        typer.Option(
+            "--lr-decay-fraction",
+            metavar="X",
+            help="Learning rates decay linearly to 0 over this last share (0 to 1) of the steps.",
+        ),
+    ] = 0.5,
+    positive_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--positive-fraction",
+            metavar="X",
+            help="Balanced batches: share (between 0 and 1) of images with the attribute "
+            "(default: the data's own).",
+        ),
+    ] = None,
+    data_format: Annotated[
+        str | None,
+        typer.Option(
+            "--data-format",
+            metavar=choices_metavar(DATA_FORMATS),
+            help="Layout of --data (default: recognised from it).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out from its newest checkpoint; options not given "
+            "keep that run's values.",
+        ),
+    ] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", metavar="DEVICE", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1..."
+        ),
+    ] = "auto",
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Seed of weights and data order.")
+    ] = 0,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            metavar=choices_metavar(PRECISIONS),
+            help="fp32, or bf16 autocast (CPU and CUDA).",
+        ),
+    ] = "fp32",
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Channels-last memory format.")
+    ] = False,
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="Run G and D through torch.compile.")
+    ] = False,
+    num_workers: Annotated[
+        int, typer.Option("--num-workers", metavar="N", help="DataLoader worker processes.")
+    ] = 0,
+    log_every: Annotated[
+        int,
+        typer.Option("--log-every", metavar="N", help="Log (and progress line) every N steps."),
+    ] = 10,
+    sample_every: Annotated[
+        int,
+        typer.Option("--sample-every", metavar="N", help="Sample grid every N steps (0: at end)."),
+    ] = 500,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(
+            "--checkpoint-every", metavar="N", help="Checkpoint every N steps (0: at end)."
+        ),
+    ] = 1000,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(
+            "--push-to-hub", metavar="REPO", help="Upload the finished model to this Hub repo id."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Train a SaGAN model with the paper's settings.
+
+    The defaults are the paper's: Adam 2e-4, batch 16, 3 D steps per G step. Writes
+    OUT/log.jsonl, OUT/samples/, OUT/checkpoints/ and, at the end, the Hub-ready folder
+    OUT/model/, whose path is printed on stdout. Several GPUs: run the same command line with
+    'torchrun --nproc-per-node 4 -m sagan_edit' in place of sagan-edit (--batch-size is per
+    process).
+    """
+    check_data_format(data_format)
+    if not resume and (data is None or attr is None):
+        raise typer.BadParameter(
+            "--data and --attr are required (unless --resume)", param_hint="'--data' / '--attr'"
+        )
+    if data is not None and not os.path.exists(data):
+        raise typer.BadParameter(f"{data!r} does not exist", param_hint="'--data'")
+    check_device(device)
+    settings = settings_from_options(ctx.params)
+    if resume:
+        keep_saved_settings(ctx, out, settings)
+    else:
+        _check_new_run(out)
+    config = _make_config(ctx, settings)
+    console = stderr_console()
+    if not quiet and os.environ.get("RANK", "0") == "0":  # torchrun: one banner, not one per rank
+        _print_banner(config, console)
+    _run(config, out, resume=resume, push_to_hub=push_to_hub, quiet=quiet, console=console)
+
+
+def keep_saved_settings(ctx: typer.Context, out: Path, settings: dict[str, Any]) -> None:
+    """``--resume``: give options not set on the command line the run's saved values."""
+    import json
+
+    from ..train import CONFIG_NAME, find_latest_checkpoint
+
+    if find_latest_checkpoint(out) is None:
+        raise typer.BadParameter(f"{str(out)!r} holds no checkpoint", param_hint="'--resume'")
+    saved_file = out / CONFIG_NAME
+    if not saved_file.is_file():
+        return
+    saved = json.loads(saved_file.read_text(encoding="utf-8"))
+    given = given_options(ctx)
+    for option in ctx.params:
+        if option not in given:
+            for field in config_fields(option):
+                if field in saved and field in settings:
+                    settings[field] = saved[field]
+
+
+def _check_new_run(out: Path) -> None:
+    """A new run needs a folder without checkpoints."""
+    from ..train import find_latest_checkpoint
+
+    if find_latest_checkpoint(out) is not None:
+        raise typer.BadParameter(
+            f"{str(out)!r} already holds a run; pass --resume to continue it or choose another "
+            "folder",
+            param_hint="'--out'",
+        )
+
+
+def _make_config(ctx: typer.Context, settings: dict[str, Any]) -> TrainConfig:
+    """Build the `TrainConfig`; a value it refuses is a usage error naming the option."""
+    from ..train import TrainConfig
+
+    try:
+        return TrainConfig(**settings)
+    except ValueError as exc:
+        message = one_line(exc)
+        raise typer.BadParameter(message, param_hint=_option_named_in(ctx, message)) from None
+
+
+def _option_named_in(ctx: typer.Context, message: str) -> str | None:
+    """The option (``'--lr'``) whose `TrainConfig` field starts ``message``, else None."""
+    for param in ctx.command.params:
+        fields = config_fields(param.name or "")
+        if any(re.match(rf"{re.escape(field)}\b", message) for field in fields):
+            flags = [opt for opt in param.opts if opt.startswith("--")] or param.opts
+            return f"'{flags[0]}'"
+    return None
+
+
+def _print_banner(config: TrainConfig, console: Console) -> None:
+    """Print every setting of the run on one line (stderr)."""
+    import dataclasses
+
+    shown = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    console.print(
+        "training " + ", ".join(f"{k}={v}" for k, v in shown.items() if v not in (None, ())),
+        markup=False,
+    )
+
+
+def _run(
+    config: TrainConfig,
+    out: Path,
+    *,
+    resume: bool,
+    push_to_hub: str | None,
+    quiet: bool,
+    console: Console,
+) -> None:
+    """Train; print the exported model folder on stdout (Ctrl-C: say how to resume, exit 130)."""
+    from ..train import run_training
+
+    with library_errors():
+        try:
+            result = run_training(config, out, resume=resume, push_to_hub=push_to_hub, quiet=quiet)
+        except KeyboardInterrupt:
+            print_error(f"interrupted; continue with --resume (checkpoints in {out})", console)
+            raise typer.Exit(130) from None
+    if result.model_dir is not None:
+        if push_to_hub and not quiet:
+            console.print(f"pushed to the Hub: {push_to_hub}", markup=False)
+        typer.echo(str(result.model_dir))
