@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,7 +40,11 @@ import torch
 
 from sagan_edit.hardware import describe_cpu, has_native_bf16
 from sagan_edit.model import select_device
-from sagan_edit.train import SyntheticMarkDataset, TrainConfig, Trainer
+from sagan_edit.train import TrainConfig, Trainer
+
+# The synthetic images are the tests' toy faces (tests/synthetic.py), not part of the library.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from synthetic import SyntheticMarkDataset  # noqa: E402
 
 #: Variant name -> (precision, channels_last); ``default`` is what a plain `TrainConfig` picks.
 VARIANTS: dict[str, tuple[str, bool | None]] = {
@@ -97,8 +102,8 @@ def _name(row: dict[str, Any]) -> str:
     return generator + name
 
 
-def main() -> None:
-    """Parse the options, run every variant and print a table (and optionally JSON)."""
+def parse_args() -> argparse.Namespace:
+    """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=3, help="timed iterations per variant")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
@@ -122,7 +127,63 @@ def main() -> None:
     parser.add_argument("--attr", default="eyeglasses")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def run_variants(
+    args: argparse.Namespace, dataset: Any, names: list[str], disc_layers: int
+) -> tuple[list[dict[str, Any]], torch.device]:
+    """Time every (variant, generator) pair; return one row each and the device used."""
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for generator in args.generators:
+            for name in names:
+                precision, channels_last = VARIANTS[name]
+                config = TrainConfig(
+                    attribute=args.attr,
+                    image_size=args.image_size,
+                    base_channels=args.base_channels,
+                    disc_base_channels=args.base_channels,
+                    num_residual_blocks=args.residual_blocks,
+                    disc_layers=disc_layers,
+                    batch_size=args.batch_size,
+                    device=args.device,
+                    precision=precision,
+                    channels_last=channels_last,
+                    variant=generator,
+                )
+                trainer = Trainer(config, dataset, tmp, quiet=True)
+                row = measure(trainer, args.steps, args.warmup)
+                row.update(
+                    variant=name,
+                    precision=trainer.precision,
+                    channels_last=trainer.channels_last,
+                    generator=generator,
+                )
+                results.append(row)
+                print(f"measured {_name(row)}: {row['total']:.2f} s per G step", flush=True)
+    return results, trainer.device
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    """Print one row per measurement: speed, where the time goes, ratio to the first row."""
+    header = f"{'variant':<32}{'G steps/s':>10}{'s/step':>9}{'data':>14}{'3 D steps':>16}"
+    print(header + f"{'G step':>16}{'vs first':>10}")
+    base = results[0]["total"]
+    for r in results:
+        name = _name(r)
+        parts = "".join(
+            f"{r[k]:>8.3f}s {100 * r[k] / r['total']:>4.0f}%" for k in ("data", "d_steps", "g_step")
+        )
+        print(
+            f"{name:<32}{r['steps_per_s']:>10.3f}{r['total']:>9.2f}  {parts}"
+            f"{base / r['total']:>9.2f}x"
+        )
+
+
+def main() -> None:
+    """Parse the options, run every variant and print a table (and optionally JSON)."""
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"cpu: {describe_cpu()}", flush=True)
@@ -139,40 +200,8 @@ def main() -> None:
     else:
         dataset = SyntheticMarkDataset(64, args.image_size)
         source = "synthetic images held in memory"
-    variants = [(name, g) for g in args.generators for name in names]
 
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, generator in variants:
-            precision, channels_last = VARIANTS[name]
-            config = TrainConfig(
-                attribute=args.attr,
-                image_size=args.image_size,
-                base_channels=args.base_channels,
-                disc_base_channels=args.base_channels,
-                num_residual_blocks=args.residual_blocks,
-                disc_layers=disc_layers,
-                batch_size=args.batch_size,
-                device=args.device,
-                precision=precision,
-                channels_last=channels_last,
-                variant=generator,
-            )
-            trainer = Trainer(config, dataset, tmp, quiet=True)
-            row = measure(trainer, args.steps, args.warmup)
-            row.update(
-                variant=name,
-                precision=trainer.precision,
-                channels_last=trainer.channels_last,
-                generator=generator,
-            )
-            results.append(row)
-            print(
-                f"measured {_name(row)}: {row['total']:.2f} s per G step",
-                flush=True,
-            )
-
-    device = trainer.device
+    results, device = run_variants(args, dataset, names, disc_layers)
     print()
     print(
         f"device {device} ({torch.get_num_threads()} CPU threads), {args.image_size}x"
@@ -180,18 +209,7 @@ def main() -> None:
         f"{args.residual_blocks} residual blocks, D {disc_layers} layers; data: {source}; "
         f"median of {args.steps} iterations (3 D steps + 1 G step each)"
     )
-    header = f"{'variant':<32}{'G steps/s':>10}{'s/step':>9}{'data':>14}{'3 D steps':>16}"
-    print(header + f"{'G step':>16}{'vs first':>10}")
-    base = results[0]["total"]
-    for r in results:
-        name = _name(r)
-        parts = "".join(
-            f"{r[k]:>8.3f}s {100 * r[k] / r['total']:>4.0f}%" for k in ("data", "d_steps", "g_step")
-        )
-        print(
-            f"{name:<32}{r['steps_per_s']:>10.3f}{r['total']:>9.2f}  {parts}"
-            f"{base / r['total']:>9.2f}x"
-        )
+    print_table(results)
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
                                          "results": results}, indent=2))  # fmt: skip

@@ -1,6 +1,6 @@
 """Measure a finished CPU training run and export it as the project's small Hub-ready model.
 
-Used for ``src/sagan_edit/weights/eyeglasses`` (the embedded ``eyeglasses`` model, the README's main job)::
+Used for ``src/sagan_edit/weights/eyeglasses`` (the embedded ``eyeglasses`` model)::
 
     python scripts/export_cpu_model.py runs/eyeglasses-64-cpu src/sagan_edit/weights/eyeglasses \\
         --hours 2 --picture docs/images/astronaut-eyeglasses-64-cpu.jpg --history "..."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -12,12 +13,16 @@ from sagan_edit.losses import (
     attribute_loss,
     critic_loss_fake,
     critic_loss_real,
+    discriminator_objective,
     generator_adversarial_loss,
+    generator_objective,
     gradient_penalty,
     gradient_penalty_at,
     interpolate,
     reconstruction_loss,
+    sparsity_loss,
 )
+from sagan_edit.networks import Discriminator, Generator
 
 
 def linear_critic(weight: torch.Tensor, bias: float = 0.5):
@@ -114,3 +119,85 @@ def test_reconstruction_loss_is_mean_absolute_error() -> None:
     b[1, 2, 1, 1] = -1.2
     assert reconstruction_loss(a, b).item() == pytest.approx(3.6 / 24)
     assert reconstruction_loss(b.bfloat16(), a).dtype == torch.float32
+
+
+# ------------------------------------------------------------------------------ the objectives
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The objectives' weights; lambda_2 is 10 before step ``warmup``, ``lambda_rec_id`` after."""
+
+    lambda_gp: float = 10.0
+    lambda_cls: float = 1.0
+    lambda_rec_dual: float = 20.0
+    lambda_rec_id: float = 100.0
+    lambda_sparsity: float = 1.0
+    warmup: int = 0
+
+    def lambda_rec_id_at(self, step: int) -> float:
+        return self.lambda_rec_id if step >= self.warmup else 10.0
+
+
+def tiny_batch(
+    variant: str = "attention",
+) -> tuple[Generator, Discriminator, torch.Tensor, torch.Tensor]:
+    """A small G and D (16x16) and a batch of 4 images with labels 0, 1, 0, 1."""
+    torch.manual_seed(0)
+    g, d = Generator(4, 0, variant), Discriminator(16, 4, 2)
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    return g, d, real, torch.tensor([0.0, 1.0, 0.0, 1.0])
+
+
+def test_discriminator_objective_is_eq_12_plus_the_attribute_term() -> None:
+    g, d, real, label = tiny_batch()
+    with torch.no_grad():
+        fake = g(real, 1 - label).image
+    loss, m = discriminator_objective(d, real, label, fake, Weights(lambda_gp=10, lambda_cls=2))
+    assert set(m) == {"D/loss", "D/loss_real", "D/loss_fake", "D/loss_gp", "D/loss_cls",
+                      "D/wasserstein", "D/cls_accuracy"}  # fmt: skip
+    expected = m["D/loss_real"] + m["D/loss_fake"] + 10 * m["D/loss_gp"] + 2 * m["D/loss_cls"]
+    torch.testing.assert_close(loss, expected)
+    with torch.no_grad():
+        out_real, out_fake = d(real), d(fake)
+    torch.testing.assert_close(m["D/loss_real"], -out_real.src.mean())
+    torch.testing.assert_close(m["D/loss_fake"], out_fake.src.mean())
+    torch.testing.assert_close(m["D/loss_cls"], attribute_loss(out_real.cls, label))  # real labels
+    loss.backward()  # the penalty's double backward reaches D's weights too
+    assert all(p.grad is not None for p in d.parameters())
+
+
+def test_generator_objective_weights_its_terms_and_warms_up_lambda_2() -> None:
+    g, d, real, label = tiny_batch()
+    d.requires_grad_(False)
+    weights = Weights(lambda_cls=3, lambda_rec_dual=5, warmup=10)
+    early, m = generator_objective(g, d, real, label, weights, step=0)
+    late, _ = generator_objective(g, d, real, label, weights, step=10)
+    assert set(m) == {"G/loss", "G/loss_fake", "G/loss_cls", "G/loss_rec_dual", "G/loss_rec_id",
+                      "G/mask_mean", "G/cls_accuracy"}  # fmt: skip
+    expected = (m["G/loss_fake"] + 3 * m["G/loss_cls"] + 5 * m["G/loss_rec_dual"]
+                + 10 * m["G/loss_rec_id"])  # fmt: skip
+    torch.testing.assert_close(early, expected)
+    torch.testing.assert_close(late - early, 90 * m["G/loss_rec_id"])  # lambda_2: 10, then 100
+    with torch.no_grad():  # the edit aims at 1 - label; the identity edit keeps the label
+        edit = g(real, 1 - label)
+        out = d(edit.image)
+        torch.testing.assert_close(m["G/loss_fake"], -out.src.mean())
+        torch.testing.assert_close(m["G/loss_cls"], attribute_loss(out.cls, 1 - label))
+        dual = reconstruction_loss(g(edit.image, label).image, real)
+        torch.testing.assert_close(m["G/loss_rec_dual"], dual)
+        identity = reconstruction_loss(g(real, label).image, real)
+        torch.testing.assert_close(m["G/loss_rec_id"], identity)
+        torch.testing.assert_close(m["G/mask_mean"], edit.mask.mean())
+
+
+def test_generator_objective_adds_the_residual_variants_sparsity_term() -> None:
+    g, d, real, label = tiny_batch("residual")
+    losses = {w: generator_objective(g, d, real, label, Weights(lambda_sparsity=w), step=0)
+              for w in (0.0, 2.0)}  # fmt: skip
+    (loss0, _), (loss2, m2) = losses[0.0], losses[2.0]
+    with torch.no_grad():
+        residual = g(real, 1 - label).residual
+    torch.testing.assert_close(m2["G/loss_sparsity"], sparsity_loss(residual))
+    torch.testing.assert_close(loss2 - loss0, 2.0 * m2["G/loss_sparsity"])
+    assert "G/loss_sparsity" not in generator_objective(*tiny_batch(), Weights(), step=0)[1]

@@ -17,15 +17,18 @@ if TYPE_CHECKING:
     from .config import SaGANConfig
     from .errors import (
         AlignmentUnavailableError,
+        DatasetError,
         ImageLoadError,
         InvalidBoxError,
         InvalidWeightsError,
         NoFaceFoundError,
+        NonFiniteLossError,
         SaGANError,
+        TrainingError,
         UnknownAttributeError,
         WeightsNotFoundError,
     )
-    from .hub import PRETRAINED
+    from .hub import PRETRAINED, list_models
     from .model import EditResult, SaGAN
     from .networks import Discriminator, Generator
 
@@ -36,6 +39,9 @@ _EXPORTS: dict[str, str] = {
     "AttributeClassifier": "classifier",
     "SaGANConfig": "config",
     "AlignmentUnavailableError": "errors",
+    "DatasetError": "errors",
+    "NonFiniteLossError": "errors",
+    "TrainingError": "errors",
     "ImageLoadError": "errors",
     "InvalidBoxError": "errors",
     "InvalidWeightsError": "errors",
@@ -44,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "UnknownAttributeError": "errors",
     "WeightsNotFoundError": "errors",
     "PRETRAINED": "hub",
+    "list_models": "hub",
     "EditResult": "model",
     "SaGAN": "model",
     "Discriminator": "networks",
@@ -54,6 +61,7 @@ __all__ = [
     "CELEBA_ATTRIBUTES",
     "AlignmentUnavailableError",
     "AttributeClassifier",
+    "DatasetError",
     "PAPER_ATTRIBUTES",
     "PRETRAINED",
     "Discriminator",
@@ -63,12 +71,15 @@ __all__ = [
     "InvalidBoxError",
     "InvalidWeightsError",
     "NoFaceFoundError",
+    "NonFiniteLossError",
     "SaGAN",
     "SaGANConfig",
     "SaGANError",
+    "TrainingError",
     "UnknownAttributeError",
     "WeightsNotFoundError",
     "__version__",
+    "list_models",
 ]
 
 

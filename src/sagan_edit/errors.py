@@ -9,7 +9,9 @@ __all__ = [
     "InvalidBoxError",
     "InvalidWeightsError",
     "NoFaceFoundError",
+    "NonFiniteLossError",
     "SaGANError",
+    "TrainingError",
     "UnknownAttributeError",
     "WeightsNotFoundError",
     "first_line",
@@ -63,3 +65,11 @@ def first_line(exc: BaseException) -> str:
     """
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class TrainingError(SaGANError):
+    """A training run cannot start or continue (bad checkpoint, mismatched settings)."""
+
+
+class NonFiniteLossError(TrainingError, FloatingPointError):
+    """A loss became NaN or infinite; the run stopped without writing a checkpoint."""

@@ -1,13 +1,35 @@
-"""The ``README.md`` model card written beside saved weights, with Hugging Face Hub front matter."""
+"""The ``README.md`` model card written beside saved weights, with Hugging Face Hub front matter.
+
+`training_summary` gathers what a training run did (the card's "Training" table, its description
+and front matter); `render_model_card` writes the card.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from .attributes import attribute_slug
 from .config import SaGANConfig
 from .hub import LIBRARY_NAME
+
+__all__ = ["render_model_card", "training_summary"]
+
+#: Final losses shown in the card's training table, when the run logged them.
+FINAL_METRICS = (
+    "D/loss_real",
+    "D/loss_fake",
+    "D/loss_gp",
+    "D/loss_cls",
+    "G/loss_fake",
+    "G/loss_cls",
+    "G/loss_rec_dual",
+    "G/loss_rec_id",
+    "G/mask_mean",
+    "G/loss_sparsity",
+)
 
 PAPER_TITLE = (
     "Generative Adversarial Network with Spatial Attention for Face Attribute Editing (ECCV 2018)"
@@ -104,3 +126,93 @@ def render_model_card(config: SaGANConfig) -> str:
         lines.append("")
     lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)
+
+
+def training_summary(
+    settings: Mapping[str, Any],
+    *,
+    steps: int,
+    images: int,
+    data: str,
+    data_format: str,
+    world_size: int,
+    precision: str,
+    channels_last: bool,
+    device_type: str,
+    metrics: Mapping[str, float],
+) -> dict[str, Any]:
+    """Return the ``config.extra`` of a trained model: what its training run actually did.
+
+    Args:
+        settings: The run's settings, as `sagan_edit.train.TrainConfig.to_dict` gives them.
+        steps: Generator steps done.
+        images: Training images.
+        data: Where they came from (a path or a name).
+        data_format: Their layout (``celebahq``, ``folder``, ..., ``custom``).
+        world_size: Processes that trained together (``batch_size`` is per process).
+        precision: The precision in use (``fp32`` or ``bf16``).
+        channels_last: Whether the channels-last memory format was used.
+        device_type: ``cpu``, ``cuda``, ...
+        metrics: The last log window's means; `FINAL_METRICS` among them are shown.
+
+    Returns:
+        ``description``, ``datasets``, ``license`` and ``training`` (a flat dict of strings and
+        numbers, shown by `render_model_card` as a table).
+    """
+    cfg = SimpleNamespace(**settings)
+    global_batch = cfg.batch_size * world_size
+    warm_up = cfg.lambda_rec_id_start is not None and cfg.lambda_rec_id_warmup > 0
+    training: dict[str, Any] = {
+        "trainer": "sagan-edit (sagan_edit.train)",
+        "data": data,
+        "data format": data_format,
+        "split": cfg.split,
+        "training images": images,
+        "generator steps": steps,
+        "discriminator steps": steps * cfg.n_critic,
+        "batch size": f"{global_batch} ({cfg.batch_size} x {world_size} processes)"
+        if world_size > 1
+        else global_batch,
+        "optimizer": f"Adam, lr G {cfg.g_lr:g} / D {cfg.d_lr:g}, betas ({cfg.beta1}, {cfg.beta2})",
+        "lr schedule": f"constant, then linear decay to 0 over the last "
+        f"{cfg.lr_decay_fraction:.0%} of {cfg.steps} steps"
+        if cfg.lr_decay_fraction > 0
+        else "constant",
+        "D updates per G update": cfg.n_critic,
+        "lambda_gp / lambda_cls / lambda_1 (dual) / lambda_2 (identity)": (
+            f"{cfg.lambda_gp:g} / {cfg.lambda_cls:g} / {cfg.lambda_rec_dual:g} / "
+            f"{cfg.lambda_rec_id:g}"
+        ),
+        **(
+            {
+                "lambda_2 warm-up": f"{cfg.lambda_rec_id_start:g} rising linearly to "
+                f"{cfg.lambda_rec_id:g} over the first {cfg.lambda_rec_id_warmup} steps"
+            }
+            if warm_up
+            else {}
+        ),
+        "generator variant": cfg.variant,
+        **({"lambda_sparsity": cfg.lambda_sparsity} if cfg.variant == "residual" else {}),
+        "batches": f"balanced, {cfg.positive_fraction:.0%} with the attribute"
+        if cfg.positive_fraction is not None
+        else "passes over the data in random order",
+        "random flips": cfg.flip,
+        "precision": precision,
+        "channels last": channels_last,
+        "device": f"{device_type} x {world_size}",
+        "seed": cfg.seed,
+    }
+    for key in FINAL_METRICS:
+        if key in metrics:
+            training[f"final {key}"] = round(metrics[key], 4)
+    description = cfg.description or (
+        f"Trained with sagan-edit's trainer for {steps} generator steps at batch "
+        f"{global_batch} on {data} ({cfg.split} split, "
+        f"{images} images) at {cfg.image_size}x{cfg.image_size}."
+    )
+    return {
+        "description": description,
+        "datasets": list(cfg.datasets),
+        "license": cfg.license,
+        "training": training,
+    }

@@ -36,10 +36,12 @@ if TYPE_CHECKING:
 #: Generator variants, as `sagan_edit.networks.GENERATOR_VARIANTS` names them.
 VARIANTS: tuple[str, ...] = ("attention", "none", "residual")
 #: Precisions ``--help`` lists (`TrainConfig` checks values against `train.PRECISIONS`).
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+#: Presets ``--help`` lists (`TrainConfig.from_preset` checks names against `train.PRESETS`).
+PRESETS: tuple[str, ...] = ("paper", "cpu")
 
 #: Options that are not `TrainConfig` settings: where the run goes and how it reports.
-RUN_OPTIONS = frozenset({"out", "resume", "push_to_hub", "quiet"})
+RUN_OPTIONS = frozenset({"out", "resume", "push_to_hub", "quiet", "preset"})
 #: The `TrainConfig` fields an option sets, where they are not the field of its own name.
 CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
     "attr": ("attribute",),
@@ -84,6 +86,15 @@ def train_command(
             help="Run folder: log.jsonl, samples/, checkpoints/ and the Hub-ready model/.",
         ),
     ],
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            metavar=choices_metavar(PRESETS),
+            help="Starting settings: the paper's (for a GPU) or small, fast CPU runs (64x64, "
+            "base 16, lambda_2 10, balanced batches). Options given beside it override it.",
+        ),
+    ] = "paper",
     data: Annotated[
         str | None,
         typer.Option(
@@ -210,12 +221,18 @@ def train_command(
         typer.Option(
             "--precision",
             metavar=choices_metavar(PRECISIONS),
-            help="fp32, or bf16 autocast (CPU and CUDA).",
+            help="auto: bf16 autocast where the device computes it natively (CUDA; CPUs "
+            "with AVX512_BF16 or AMX), else fp32.",
         ),
-    ] = "fp32",
+    ] = "auto",
     channels_last: Annotated[
-        bool, typer.Option("--channels-last", help="Channels-last memory format.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            show_default=False,
+            help="Channels-last memory format. Default: where it pays (CUDA, bf16).",
+        ),
+    ] = None,
     compile_model: Annotated[
         bool, typer.Option("--compile", help="Run G and D through torch.compile.")
     ] = False,
@@ -260,12 +277,14 @@ def train_command(
     if data is not None and not os.path.exists(data):
         raise typer.BadParameter(f"{data!r} does not exist", param_hint="'--data'")
     check_device(device)
-    settings = settings_from_options(ctx.params)
     if resume:
+        settings = settings_from_options(ctx.params)
         keep_saved_settings(ctx, out, settings)
     else:
         _check_new_run(out)
-    config = _make_config(ctx, settings)
+        given = given_options(ctx)
+        settings = settings_from_options({k: v for k, v in ctx.params.items() if k in given})
+    config = _make_config(ctx, settings, preset=None if resume else preset)
     console = stderr_console()
     if not quiet and os.environ.get("RANK", "0") == "0":  # torchrun: one banner, not one per rank
         _print_banner(config, console)
@@ -304,11 +323,15 @@ def _check_new_run(out: Path) -> None:
         )
 
 
-def _make_config(ctx: typer.Context, settings: dict[str, Any]) -> TrainConfig:
-    """Build the `TrainConfig`; a value it refuses is a usage error naming the option."""
+def _make_config(
+    ctx: typer.Context, settings: dict[str, Any], preset: str | None = None
+) -> TrainConfig:
+    """Build the `TrainConfig` (on ``preset``); a refused value is a usage error naming it."""
     from ..train import TrainConfig
 
     try:
+        if preset is not None:
+            return TrainConfig.from_preset(preset, **settings)
         return TrainConfig(**settings)
     except ValueError as exc:
         message = one_line(exc)
