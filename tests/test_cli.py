@@ -22,7 +22,7 @@ import sagan_edit
 from sagan_edit import SaGAN, SaGANConfig
 from sagan_edit.cli import app
 
-SIZE = (80, 60)  # not square and not the model's 64: outputs must still match the input's size
+SIZE = (80, 70)  # near-square crop, not the model's 64: outputs must still match the input's size
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -542,7 +542,7 @@ def test_help_lists_choices_and_no_flag_values():
     train = texts[("train",)]
     choices = (
         "--variant [attention|none|residual]",
-        "--precision [fp32|bf16]",
+        "--precision [auto|fp32|bf16]",
         "--data-format [celeba|celebahq|folder|packed]",
     )
     for shown in (*choices, "--resume  ", "-q, --quiet  "):
@@ -568,13 +568,14 @@ def test_cli_lists_match_the_library():
     from sagan_edit.cli import _common, eval, train
     from sagan_edit.data import FORMATS, SPLITS
     from sagan_edit.networks import GENERATOR_VARIANTS
-    from sagan_edit.train import PRECISIONS
+    from sagan_edit.train import PRECISIONS, PRESETS
 
     assert _common.ALIASES == tuple(sagan_edit.PRETRAINED)
     assert _common.DATA_FORMATS == tuple(FORMATS)
     assert eval.SPLITS == tuple(SPLITS)
     assert train.VARIANTS == tuple(GENERATOR_VARIANTS)
-    assert set(train.PRECISIONS) <= set(PRECISIONS)
+    assert train.PRECISIONS == tuple(PRECISIONS)
+    assert train.PRESETS == tuple(PRESETS)
 
 
 def test_train_options_map_onto_train_config_fields():

@@ -652,6 +652,21 @@ def test_cli_train_then_resume(tmp_path: Path) -> None:
     assert SaGAN.from_pretrained(out / "model").config.extra["training"]["generator steps"] == 3
 
 
+def test_cli_preset_gives_the_settings_not_typed(tmp_path: Path) -> None:
+    data = write_folder_dataset(tmp_path / "faces")
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--attr", "eyeglasses", "--out", str(out), *TINY_CLI]
+    result = CliRunner().invoke(app, [*args, "--preset", "cpu", "--steps", "1"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["lambda_rec_id"] == 10 and saved["positive_fraction"] == 0.5  # from the preset
+    assert saved["image_size"] == 16 and saved["steps"] == 1  # typed beside it
+    assert saved["precision"] == "auto"  # TrainConfig's default, not restated by the CLI
+    other = ["train", "--data", str(data), "--attr", "eyeglasses", "--out", str(tmp_path / "b")]
+    bad = CliRunner().invoke(app, [*other, "--preset", "gpu"])
+    assert bad.exit_code == 2 and "unknown preset 'gpu'" in flat(bad.output)
+
+
 def train_args(data: Path, out: Path, attr: str = "eyeglasses", *extra: str) -> list[str]:
     return ["train", "--data", str(data), "--attr", attr, "--out", str(out), *extra]
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from .attributes import canonical_attribute
 from .errors import InvalidWeightsError
@@ -49,9 +54,30 @@ class JsonConfig:
         if unknown:
             raise InvalidWeightsError(f"config has unknown keys {unknown}; upgrade sagan-edit?")
         try:
+            cls.check_types(data)
             return cls(**data)
         except (TypeError, ValueError) as exc:
             raise InvalidWeightsError(f"invalid config: {exc}") from None
+
+    @classmethod
+    def check_types(cls, values: dict[str, Any]) -> None:
+        """Check each given field value against the field's annotated type.
+
+        ``bool`` is not an integer here (``true`` is no channel count), an integer is a valid
+        ``float``, tuples and numpy arrays pass for lists, and numpy scalars for Python numbers.
+
+        Args:
+            values: field names and values (names that are not fields are skipped).
+
+        Raises:
+            TypeError: one line naming the first bad field, its value and the type expected.
+        """
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if item.name in values:
+                problem = _type_problem(values[item.name], hints[item.name], item.name)
+                if problem:
+                    raise TypeError(problem)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``config.json`` into ``folder`` atomically and return its path."""
@@ -80,6 +106,71 @@ class JsonConfig:
             raise InvalidWeightsError(f"{path}: {exc}") from None
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+_SIMPLE_TYPES: dict[Any, tuple[str, Any]] = {
+    int: ("an integer", _is_int),
+    float: ("a number", _is_real),
+    str: ("a string", lambda value: isinstance(value, str)),
+    bool: ("true or false", lambda value: isinstance(value, bool)),
+    type(None): ("None (null)", lambda value: value is None),
+}
+
+
+def _describe(hint: Any) -> str:
+    """Name an annotated type for a message (``int | None`` -> ``an integer or None (null)``)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict or hint is dict:
+        return "an object (dict)"
+    return _SIMPLE_TYPES[hint][0] if hint in _SIMPLE_TYPES else str(hint)
+
+
+def _type_problem(value: Any, hint: Any, path: str) -> str | None:
+    """Say what is wrong with ``value`` for annotation ``hint`` (None when nothing is)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        problems = [_type_problem(value, arg, path) for arg in args]
+        if any(problem is None for problem in problems):
+            return None
+        nested = [p for p in problems if p and not p.startswith(f"{path} must be ")]
+        return nested[0] if nested else _wrong(path, hint, value)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple, np.ndarray)):
+            return _wrong(path, hint, value)
+        for index, item in enumerate(value):
+            problem = _type_problem(item, args[0], f"{path}[{index}]") if args else None
+            if problem:
+                return problem
+        return None
+    if origin is dict or hint is dict:
+        ok = isinstance(value, dict) and all(isinstance(key, str) for key in value)
+        return None if ok else _wrong(path, hint, value)
+    if hint in _SIMPLE_TYPES:
+        return None if _SIMPLE_TYPES[hint][1](value) else _wrong(path, hint, value)
+    return None  # a type this check does not know: left to the config's own checks
+
+
+def _wrong(path: str, hint: Any, value: Any) -> str:
+    return f"{path} must be {_describe(hint)}, got {value!r} ({type(value).__name__})"
+
+
+_INT_FIELDS = (
+    "image_size", "base_channels", "num_residual_blocks", "disc_base_channels", "disc_layers"
+)  # fmt: skip
+
+
 @dataclass
 class SaGANConfig(JsonConfig):
     """Hyper-parameters of one SaGAN model (one attribute), serialisable to ``config.json``.
@@ -99,6 +190,11 @@ class SaGANConfig(JsonConfig):
             ``[[x, y], [x, y], [x, y]]`` fractions of the side (`sagan_edit.align`); photos are
             aligned to it. ``None``: CelebA-HQ's (`sagan_edit.align.CELEBAHQ_TEMPLATE`).
         extra: free-form metadata kept with the model (training settings, provenance).
+
+    Raises:
+        TypeError: a field has the wrong type (`JsonConfig.check_types`: ``16.0`` or ``true``
+            for an integer, ``5`` for the attribute, ``"64"`` for the image size).
+        ValueError: a value is out of range; UnknownAttributeError for an unknown attribute.
     """
 
     model_type: ClassVar[str] = MODEL_TYPE
@@ -115,6 +211,9 @@ class SaGANConfig(JsonConfig):
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.check_types({item.name: getattr(self, item.name) for item in dataclasses.fields(self)})
+        for name in _INT_FIELDS:  # numpy integers pass the check; JSON needs Python ints
+            setattr(self, name, int(getattr(self, name)))
         self.attribute = canonical_attribute(self.attribute)
         if self.image_size < 8 or self.image_size % 8:  # the generator halves the size 3 times
             raise ValueError(f"image_size={self.image_size} must be {SUPPORTED_IMAGE_SIZES_HINT}")

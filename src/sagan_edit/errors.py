@@ -6,6 +6,7 @@ __all__ = [
     "AlignmentUnavailableError",
     "DatasetError",
     "ImageLoadError",
+    "InvalidArgumentError",
     "InvalidBoxError",
     "InvalidWeightsError",
     "NoFaceFoundError",
@@ -65,6 +66,10 @@ def first_line(exc: BaseException) -> str:
     """
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class InvalidArgumentError(SaGANError, ValueError):
+    """An argument of the Python API with the wrong type or value (e.g. ``strength="0.5"``)."""
 
 
 class TrainingError(SaGANError):

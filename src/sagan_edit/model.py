@@ -37,6 +37,7 @@ from .imaging import (
     Box,
     ImageInput,
     SourceImage,
+    check_box,
     face_box,
     load_images,
     looks_like_crop,
@@ -46,6 +47,15 @@ from .imaging import (
 )
 from .model_card import render_model_card
 from .networks import Generator, GeneratorOutput
+from .validation import (
+    check_align,
+    check_batch_size,
+    check_detector,
+    check_faces,
+    check_min_face_size,
+    check_strength,
+    parse_value,
+)
 
 
 @dataclass
@@ -87,21 +97,6 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"invalid device {device!r}: {exc}") from None
-
-
-def _parse_value(value: bool | int | float | str) -> float:
-    if isinstance(value, str):
-        words = {"add": 1.0, "with": 1.0, "true": 1.0, "1": 1.0,
-                 "remove": 0.0, "without": 0.0, "false": 0.0, "0": 0.0}  # fmt: skip
-        if value.strip().lower() not in words:
-            raise ValueError(f"value must be add/remove (or True/False), got {value!r}")
-        return words[value.strip().lower()]
-    number = float(value)
-    if number not in (0.0, 1.0):
-        raise ValueError(
-            f"value must be True/1 (add the attribute) or False/0 (remove), got {value!r}"
-        )
-    return number
 
 
 class SaGAN(nn.Module):
@@ -168,12 +163,16 @@ class SaGAN(nn.Module):
             align: ``True``: find every face (`sagan_edit.align`, needs the ``align`` extra),
                 align each to the model's template, edit it and paste it back. ``False``: the
                 image is an aligned face crop; edit its centred square. ``None`` (default):
-                align, except for images shaped like a face crop (`looks_like_crop`) whose face
-                the detector finds already in place, or finds not at all (or when the extra is
-                missing).
+                align, except for images that may be aligned face crops (`looks_like_crop`:
+                near-square, width/height within 0.8-1.25, and no side over 4x the model's
+                ``image_size``) in which the detector finds one face already in place, or no
+                face at all. Without the ``align`` extra, such crop-like images are edited as
+                crops and any other image raises `AlignmentUnavailableError`; with it, any other
+                image without a face raises `NoFaceFoundError` (it is never edited blind).
             faces: with alignment, the faces to edit, numbered from 0 left to right (default:
-                all).
-            min_face_size: with alignment, ignore faces narrower than this, in photo pixels.
+                all); a non-empty list of integers >= 0.
+            min_face_size: with alignment, ignore faces narrower than this, in photo pixels
+                (an integer >= 1).
             detector: with alignment, the `FaceDetector` to use (default: dlib's, shared).
             batch_size: faces per forward pass.
 
@@ -183,19 +182,22 @@ class SaGAN(nn.Module):
             (see `sagan_edit.imaging` and `sagan_edit.align` for the paste-back).
 
         Raises:
-            NoFaceFoundError: alignment found no face (of ``min_face_size``) in an image.
+            NoFaceFoundError: no face (of ``min_face_size``) was found in an image that is not
+                crop-like (or ``align=True``), or ``faces`` numbers more faces than were found.
             AlignmentUnavailableError: an image needs alignment but the extra is not installed.
+            ImageLoadError: an input cannot be read as an image (`sagan_edit.imaging`).
+            InvalidBoxError: ``box`` is not 4 integers forming a square inside the image.
+            ValueError: another argument has the wrong type or value (the message names it).
         """
-        target = _parse_value(value)
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be within [0, 1], got {strength}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if box is not None and align:
+        target, strength = parse_value(value), check_strength(strength)
+        region, how, wanted = check_box(box), check_align(align), check_faces(faces)
+        min_face_size, batch_size = check_min_face_size(min_face_size), check_batch_size(batch_size)
+        check_detector(detector)
+        if region is not None and how:
             raise ValueError("pass either box= (a given face region) or align=True, not both")
         sources, batched = load_images(image)
         plans = [
-            self._plan(source, box, align, faces, min_face_size, detector) for source in sources
+            self._plan(source, region, how, wanted, min_face_size, detector) for source in sources
         ]
         outputs = [source.rgb.copy() for source in sources]
         masks = [np.zeros(source.rgb.shape[:2], np.uint8) for source in sources]
@@ -227,9 +229,9 @@ class SaGAN(nn.Module):
     def _plan(
         self,
         source: SourceImage,
-        box: Sequence[int] | None,
+        box: Box | None,
         align: bool | None,
-        faces: Sequence[int] | None,
+        faces: list[int] | None,
         min_face_size: int,
         detector: FaceDetector | None,
     ) -> _EditPlan:
@@ -237,22 +239,27 @@ class SaGAN(nn.Module):
         width, height = source.size
         if box is not None or align is False:
             return _EditPlan([face_box(source, box)])
-        as_crop_if_in_place = align is None and looks_like_crop(width, height)
+        crop_like = align is None and looks_like_crop(width, height, self.config.image_size)
         where = f"{source.name}: " if source.name else ""
         if detector is None:
             try:
                 detector = get_detector()
             except AlignmentUnavailableError as exc:
-                if as_crop_if_in_place:
+                if crop_like:
                     return _EditPlan([face_box(source, None)])
+                reason = (
+                    "align=True asks for its faces to be found and aligned"
+                    if align
+                    else f"a {width}x{height} image that is not a small face crop needs its "
+                    "faces found and aligned"
+                )
                 raise AlignmentUnavailableError(
-                    f"{where}a {width}x{height} photo needs its faces found and aligned: "
-                    f"{INSTALL_HINT} (or give the face's box, or edit it as a face crop: "
-                    "align=False, --no-align)"
+                    f"{where}{reason}: {INSTALL_HINT} (or give the face's box=, or edit it as "
+                    "an aligned face crop with align=False)"
                 ) from exc
         found = detector.detect(source.rgb, min_face_size=min_face_size)
         template = self.config.face_template or CELEBAHQ_TEMPLATE
-        if as_crop_if_in_place:
+        if crop_like:
             square = face_box(source, None)
             side = square[2] - square[0]
             if not found or (
@@ -262,18 +269,16 @@ class SaGAN(nn.Module):
                 return _EditPlan([square], faces=found)
         if not found:
             raise NoFaceFoundError(
-                f"{where}no face of at least {min_face_size} px found "
-                "(lower the minimum face size, give a box, or edit it as a face crop: "
-                "align=False, --no-align)"
+                f"{where}no face of at least {min_face_size} px found (lower min_face_size, "
+                "give the face's box=, or edit the image as an aligned face crop: align=False)"
             )
         if faces is not None:
-            wanted = sorted(set(faces))
-            if any(not 0 <= n < len(found) for n in wanted):
+            if faces[-1] >= len(found):
                 raise NoFaceFoundError(
-                    f"{where}faces {wanted} asked for, but {len(found)} found (numbered 0 to "
+                    f"{where}faces {faces} asked for, but {len(found)} found (numbered 0 to "
                     f"{len(found) - 1}, left to right)"
                 )
-            found = [found[n] for n in wanted]
+            found = [found[n] for n in faces]
         size = self.config.image_size
         placements: list[Box | FaceAlignment] = [
             FaceAlignment.fit(face.landmarks, template, size) for face in found

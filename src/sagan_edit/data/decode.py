@@ -15,6 +15,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageLoadError, first_line
+from ..imaging import to_rgb_image
 
 __all__ = ["decode_image", "to_tensor"]
 
@@ -40,8 +41,8 @@ def decode_image(
                 # several times faster on large sources, within a grey level of the full decode
                 factor = 2 * image_size / side
                 image.draft("RGB", (math.ceil(width * factor), math.ceil(height * factor)))
-            if image.mode != "RGB":
-                image = image.convert("RGB")
+            if image.mode != "RGB":  # high bit depths scaled, grey/CMYK profiles applied
+                image = to_rgb_image(image, str(path))
             if image.size != (width, height):
                 # the crop box falls between pixels of the reduced image: resample it directly
                 sx, sy = image.size[0] / width, image.size[1] / height
