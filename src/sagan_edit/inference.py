@@ -39,7 +39,8 @@ class InferenceSettings:
     """How the generator runs: the precision in use, its memory layout, whether compiled."""
 
     precision: str
-    """``"fp32"`` or ``"bf16"`` (autocast; the blend and the outputs are float32)."""
+    """``"fp32"`` or ``"bf16"`` (autocast; the outputs are float32); for weights a caller cast
+    to another dtype, that dtype's name (they then run as they are)."""
     channels_last: bool
     """Whether images and weights use the channels-last memory format."""
     compile: bool
@@ -63,9 +64,13 @@ def choose_settings(
 class GeneratorRunner:
     """Runs a `Generator` with `InferenceSettings`; outputs are always float32, contiguous."""
 
-    def __init__(self, generator: Generator, settings: InferenceSettings) -> None:
+    def __init__(
+        self, generator: Generator, settings: InferenceSettings, device: torch.device | None = None
+    ) -> None:
         self.generator = generator
         self.settings = settings
+        self.device = device
+        """The device the settings were chosen for."""
         if settings.channels_last:
             generator.to(memory_format=torch.channels_last)
         self._forward: Any = torch.compile(generator) if settings.compile else generator
@@ -75,11 +80,9 @@ class GeneratorRunner:
         device = images.device
         if self.settings.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        autocast = (
-            torch.autocast(device.type, dtype=torch.bfloat16)
-            if self.settings.precision == "bf16"
-            else nullcontext()
-        )
+        autocast: Any = nullcontext()
+        if self.settings.precision == "bf16":
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16)
         with autocast:
             out = self._forward(images, attribute)
         return GeneratorOutput(*(_float32(t) for t in out))
