@@ -454,6 +454,24 @@ def test_download_then_edit_offline(runner, fake_hub, hf_home, tiny_weights, tmp
     assert fake_hub.requests == []
 
 
+def test_models_lists_each_alias_and_where_it_loads_from(runner):
+    result = invoke(runner, "models")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert list(rows) == list(sagan_edit.PRETRAINED)
+    source, folder = rows["eyeglasses"]
+    assert source == "embedded" and (Path(folder) / "model.safetensors").is_file()
+    assert rows["smiling"] == ["hub", sagan_edit.PRETRAINED["smiling"]]
+
+
+def test_download_of_an_embedded_alias_needs_no_network(runner, fake_hub):
+    result = invoke(runner, "download", "eyeglasses")
+    assert result.exit_code == 0, result.output
+    assert "embedded in the package" in result.stderr
+    assert (Path(result.stdout.strip()) / "config.json").is_file()
+    assert fake_hub.requests == []
+
+
 def test_photos_without_a_face_are_reported_and_the_others_go_on(runner, tiny_weights, tmp_path):
     class NoFaces:
         def detect(self, rgb, *, min_face_size=80):

@@ -80,6 +80,8 @@ def render_model_card(config: SaGANConfig) -> str:
         "attention network chooses where to edit, so pixels outside its mask stay as they were.",
         "",
     ]
+    if not extra.get("training"):
+        lines += [UNTRAINED_NOTE, ""]
     if extra.get("description"):
         lines += [str(extra["description"]), ""]
     lines += [
@@ -124,8 +126,51 @@ def render_model_card(config: SaGANConfig) -> str:
         ]
         lines += [f"| {key} | {value} |" for key, value in evaluation.items()]
         lines.append("")
+    lines += _limitations_and_licence(license_id, extra.get("datasets") or [])
     lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)
+
+
+UNTRAINED_NOTE = (
+    '**This model is untrained:** its weights are random, so its "edits" are meaningless. '
+    "It exists to try the pipeline (loading, alignment, paste-back), not to edit faces."
+)
+
+
+def _limitations_and_licence(license_id: str, datasets: list[str]) -> list[str]:
+    """The card's "Intended uses and limitations" and "Licence" sections."""
+    celeba = any("celeba" in str(d).lower() for d in datasets)
+    licence = [
+        "## Licence",
+        "",
+        f"The weights: `{license_id}`. sagan-edit's code is MIT.",
+    ]
+    if celeba:
+        licence[-1] += (
+            " These weights were trained on CelebA / CelebA-HQ, which are available for "
+            "non-commercial research purposes only and may not be redistributed; the weights "
+            "inherit that restriction: use them for non-commercial research only."
+        )
+    return [
+        "## Intended uses and limitations",
+        "",
+        "- **Intended:** research and teaching on face attribute editing, and editing photos of "
+        "people who agreed to it.",
+        "- **Not for:** deceiving people, impersonation, harassment, sexualised or other "
+        "non-consensual imagery of real people, or any decision about a person (identity, "
+        "hiring, credit, policing). Edited photos should be labelled as edited.",
+        "- **Data skew:** CelebA's faces are celebrities, mostly young and light-skinned, "
+        "photographed in a narrow range of poses; its attribute labels are noisy. Expect worse "
+        "edits on other faces, and check results on the people you care about.",
+        "- **Faces found:** photos are aligned by dlib's detectors, which find roughly frontal "
+        "faces best; strongly turned, occluded or very small faces may be missed (then nothing "
+        "is edited) or edited poorly.",
+        "- **Resolution:** the edit is computed at the model's image size and resampled to "
+        "the photo's, so detail inside the mask comes from that size.",
+        "",
+        *licence,
+        "",
+    ]
 
 
 def training_summary(

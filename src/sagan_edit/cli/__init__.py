@@ -53,6 +53,7 @@ from ._common import STDIO
 from .download import download_command
 from .edit import edit_command
 from .eval import eval_command
+from .models import models_command
 from .train import train_command
 
 __all__ = ["DefaultCommandGroup", "app", "main"]
@@ -133,6 +134,7 @@ def _main_callback(
 
 app.command("edit")(edit_command)
 app.command("download")(download_command)
+app.command("models")(models_command)
 app.command("train")(train_command)
 app.command("eval")(eval_command)
 

@@ -28,19 +28,24 @@ def download_command(
 ) -> None:
     """Fetch weights into the Hugging Face cache ahead of use.
 
-    Prints the cached folder of each model on stdout. After this, editing works offline
+    Prints the cached folder of each model on stdout; an alias whose model is embedded in the
+    package needs no download and prints its folder. After this, editing works offline
     (HF_HUB_OFFLINE=1). The cache is huggingface_hub's: HF_HOME or HF_HUB_CACHE move it,
     HF_ENDPOINT picks the server, HF_TOKEN logs in.
     """
     if not names and not all_models:
         raise typer.BadParameter("name at least one model, or pass --all", param_hint="NAME")
-    from ..hub import PRETRAINED, resolve_weights_folder
+    from ..hub import PRETRAINED, embedded_model_folder, resolve_weights_folder
     from ..model import SaGAN
 
     wanted = list(names or []) + (list(PRETRAINED) if all_models else [])
     console = stderr_console()
     failed = 0
     for name in dict.fromkeys(wanted):
+        if revision is None and embedded_model_folder(name) is not None:
+            console.print(f"{name}: embedded in the package, nothing to download", markup=False)
+            typer.echo(str(embedded_model_folder(name)))
+            continue
         try:
             with quiet_hub_logging(), console.status(f"downloading {name}", spinner="dots"):
                 folder = resolve_weights_folder(name, revision=revision)
