@@ -53,3 +53,14 @@ def test_weights_cast_by_the_caller_run_as_they_are() -> None:
     model = SaGAN.from_pretrained("eyeglasses", device="cpu", dtype=torch.float64)
     assert model.dtype == torch.float64
     assert model.edit(np.zeros((64, 64, 3), np.uint8), align=False).image.size == (64, 64)
+
+
+def test_a_device_that_is_not_there_is_a_one_line_error(monkeypatch) -> None:
+    from sagan_edit.model import select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available here; use 'cpu' or 'auto'"):
+        SaGAN.from_pretrained("eyeglasses", device="cuda")
+    with pytest.raises(ValueError, match="invalid device 'gpu'"):
+        select_device("gpu")
+    assert select_device("cpu") == torch.device("cpu")
