@@ -692,3 +692,18 @@ def test_cli_train_reports_library_errors_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, train_args(data, tmp_path / "o", "bald", *TINY_CLI))
     assert result.exit_code == 1, result.output
     assert result.output.count("error:") == 1 and "Traceback" not in result.output
+
+
+def test_a_corrupt_newest_checkpoint_names_the_older_intact_one(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(8, 16)
+    trainer = Trainer(tiny_config(steps=2, checkpoint_every=1), data, tmp_path / "run", quiet=True)
+    trainer.fit(export=False)
+    newest = find_latest_checkpoint(tmp_path / "run")
+    assert newest is not None and newest.name == "step_0000002.pt"
+    newest.write_bytes(b"cut short")
+    again = Trainer(tiny_config(steps=3), data, tmp_path / "run", quiet=True)
+    with pytest.raises(TrainingError) as error:
+        again.load_checkpoint(tmp_path / "run")
+    message = str(error.value)
+    assert "\n" not in message and "not a readable checkpoint" in message
+    assert "step_0000001.pt" in message and "older checkpoint exists" in message

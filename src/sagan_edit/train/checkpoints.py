@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import TrainingError
+from ..errors import TrainingError, first_line
 from ..fileio import atomic_path
 from .config import TrainConfig
 from .distributed import DistributedContext
@@ -228,6 +228,17 @@ def write_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int) 
     return path
 
 
+def _older_hint(path: Path) -> str:
+    """Where an unreadable checkpoint has older siblings: say which, and how to resume from it."""
+    older = sorted(p for p in path.parent.glob("step_*.pt") if p.name < path.name)
+    if not older:
+        return ""
+    return (
+        f"; an older checkpoint exists: {older[-1]} (move the broken file away, or resume from "
+        "the older one: run_training(resume=<that file>))"
+    )
+
+
 def read_checkpoint(
     path: str | os.PathLike[str], config: TrainConfig
 ) -> tuple[Path, dict[str, Any]]:
@@ -255,7 +266,9 @@ def read_checkpoint(
     except FileNotFoundError:
         raise TrainingError(f"{path}: no such checkpoint") from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise TrainingError(f"{path}: not a readable checkpoint ({exc})") from None
+        raise TrainingError(
+            f"{path}: not a readable checkpoint ({first_line(exc)}){_older_hint(path)}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise TrainingError(f"{path}: not a sagan-edit training checkpoint")
     different = config.network_differences(state["train_config"])
