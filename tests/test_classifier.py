@@ -12,18 +12,32 @@ from PIL import Image
 from sagan_edit import AttributeClassifier, InvalidWeightsError
 from sagan_edit.attributes import CELEBA_ATTRIBUTES
 from sagan_edit.classifier import SHIPPED_CLASSIFIER, ClassifierConfig, train_classifier
-from sagan_edit.data import load_dataset
+from sagan_edit.data import default_data_root, load_dataset
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "astronaut.png"
 
 
-def test_the_shipped_classifier_loads_without_arguments_and_says_its_accuracy() -> None:
+CELEBAHQ = default_data_root() / "celebahq128"
+
+
+@pytest.mark.skipif(
+    not (CELEBAHQ / "attributes.txt").is_file(),
+    reason=f"CelebA-HQ-128 not found under {CELEBAHQ} (set SAGAN_DATA)",
+)
+def test_the_shipped_classifier_is_as_accurate_on_real_test_faces_as_its_card_says() -> None:
+    """Measured on 200 test images (27001-27200); the card documents 90.0% on all 3,000."""
     judge = AttributeClassifier.from_pretrained(device="cpu")
     assert judge.attributes == list(CELEBA_ATTRIBUTES)
-    assert judge.config.image_size == 128
-    accuracy = judge.config.extra["test_accuracy"]
-    assert set(accuracy) == set(CELEBA_ATTRIBUTES) and accuracy["Eyeglasses"] > 0.95
-    assert "Eyeglasses" in (SHIPPED_CLASSIFIER / "README.md").read_text()
+    test = load_dataset(CELEBAHQ, "Eyeglasses", split="test", image_size=128, limit=200)
+    assert test.files[0] == "27001.jpg" and len(test) == 200
+    images, _ = test.batch(np.arange(len(test)))
+    predicted = judge.probabilities(images) > 0.5
+    columns = [test.attribute_names.index(name) for name in judge.attributes]
+    truth = torch.from_numpy(test.label_matrix[:, columns] == 1)
+    accuracy = (predicted == truth).float().mean(0)
+    assert accuracy.mean() > 0.85  # measured 0.895
+    assert accuracy[judge.index("Eyeglasses")] > 0.95  # card: 99.2%
+    assert "90.0%" in (SHIPPED_CLASSIFIER / "README.md").read_text()
 
 
 def test_predict_returns_named_probabilities_for_one_image_or_a_batch() -> None:

@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sagan_edit import SaGAN, SaGANConfig
+from sagan_edit.align import CELEBAHQ_TEMPLATE
 from sagan_edit.classifier import AttributeClassifier, ClassifierConfig
 from sagan_edit.cli import app
 from sagan_edit.data import default_data_root, load_dataset
@@ -20,6 +21,8 @@ from sagan_edit.evaluate import (
     EvaluationError,
     EvaluationReport,
     FrechetStats,
+    _BatchResults,
+    _DirectionTotals,
     attribute_region,
     evaluate,
     frechet_distance,
@@ -82,7 +85,10 @@ def test_frechet_stats_estimate_the_distance_of_sampled_gaussians() -> None:
 
 def test_attribute_boxes_follow_the_face_template() -> None:
     eyes = attribute_region("eyeglasses")  # CelebA-HQ's template
-    assert eyes == pytest.approx((0.197, 0.352, 0.806, 0.620), abs=1e-3)
+    (rx, ry), (lx, ly), (nx, ny) = CELEBAHQ_TEMPLATE
+    assert eyes is not None and eyes[0] < rx < lx < eyes[2] and eyes[1] < ry < eyes[3]
+    assert eyes[1] < ly < eyes[3] < ny  # down to the nose's middle, not past the nose
+    assert (eyes[0] + eyes[2]) / 2 == pytest.approx((rx + lx) / 2)  # centred on the eyes
     mouth = attribute_region("Mouth_Slightly_Open")
     assert mouth is not None and eyes[3] < mouth[1] < mouth[3] < 1
     beard = attribute_region("no beard")
@@ -195,6 +201,38 @@ def test_whole_image_generator_changes_are_measured_exactly(test_set) -> None:
     mse = ((pixels[4:] - 128) ** 2).mean()
     assert report.add.psnr == pytest.approx(10 * math.log10(255**2 / mse))
     assert report.add.mask_mean is None  # no attention mask to describe
+
+
+def test_direction_totals_count_only_their_own_direction() -> None:
+    # three images, columns (target, other): image 0 and 2 are edited to 1, image 1 to 0
+    labels = torch.tensor([0.0, 1.0, 0.0])
+    p_in = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.7, 0.2]])
+    p_out = torch.tensor([[0.9, 0.9], [0.6, 0.2], [0.3, 0.8]])
+    diff = torch.zeros(3, 3, 2, 2)
+    diff[0] = 2.0
+    mask = torch.tensor([1.0, 0.0, 0.25]).view(3, 1, 1, 1).expand(3, 1, 2, 2)
+    outside = torch.tensor([[True, False], [False, False]])
+    batch = _BatchResults(labels, 1 - labels, p_in, p_out, diff, mask)
+    add = _DirectionTotals(1.0, 0, [1], outside)
+    add.add(batch)
+    add.add(batch)  # sums over batches: the same figures twice over
+    metrics = add.finish(attention=True)
+    assert metrics.images == 4
+    assert metrics.editing_accuracy == 0.5  # image 0 gained it, image 2 did not
+    assert metrics.judge_accuracy_on_inputs == 0.5  # the judge saw it on image 2
+    assert metrics.attribute_preservation == 0.5  # image 2's other attribute flipped
+    assert add.flips.tolist() == [0.0, 2.0]
+    assert metrics.mean_abs_change == pytest.approx(1.0)
+    assert metrics.psnr == pytest.approx(10 * math.log10(255**2 / 2.0))
+    assert metrics.mean_abs_change_outside == pytest.approx(1.0)
+    assert metrics.mask_mean == pytest.approx(0.625) and metrics.mask_area_above_half == 0.5
+    assert metrics.mask_mass_inside_box == pytest.approx(0.75)
+    remove = _DirectionTotals(0.0, 0, [1], None)
+    remove.add(batch)
+    metrics = remove.finish(attention=False)
+    assert (metrics.images, metrics.editing_accuracy, metrics.mean_abs_change) == (1, 0.0, 0.0)
+    assert metrics.psnr is None and metrics.psnr_outside is None and metrics.mask_mean is None
+    assert _DirectionTotals(1.0, 0, [1], None).finish(attention=True).images == 0
 
 
 def test_a_single_image_is_measured_without_a_frechet_distance(test_set) -> None:

@@ -137,15 +137,29 @@ def test_naive_constant_channel_fades_with_image_size():
     assert effects[256][1] > 2 * effects[256][0]
 
 
-def test_attribute_input_equals_table_conv_before_norm():
-    """Splitting the Conv(I4) weight is exactly the 4-channel convolution of the table."""
+def test_attribute_input_forward_adds_the_attribute_after_instance_norm():
+    """L1 is ReLU(IN(Conv_img(I)) + Conv_attr(c)), both convolutions slices of one 4-channel
+    Conv(I4) weight; the attribute reaches every interior pixel."""
     torch.manual_seed(0)
     layer = AttributeInput(3, 8)
-    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():  # a non-trivial affine InstanceNorm, so its parameters count too
+        layer.norm.weight.uniform_(0.5, 1.5)
+        layer.norm.bias.uniform_(-0.5, 0.5)
+    x = torch.rand(2, 3, 24, 24) * 2 - 1
     c = torch.tensor([0.0, 1.0])
-    full = torch.cat([x, c.view(-1, 1, 1, 1).expand(-1, 1, 16, 16)], dim=1)
-    table = nn.functional.conv2d(full, layer.conv.weight, padding=3)
-    split = nn.functional.conv2d(x, layer.conv.weight[:, :3], padding=3) + nn.functional.conv2d(
-        full[:, 3:], layer.conv.weight[:, 3:], padding=3
-    )
-    torch.testing.assert_close(split, table)
+    got = layer(x, c)
+
+    weight, eps = layer.conv.weight.detach(), layer.norm.eps
+    h = nn.functional.conv2d(x, weight[:, :3], padding=3)
+    mean = h.mean(dim=(2, 3), keepdim=True)
+    var = h.var(dim=(2, 3), unbiased=False, keepdim=True)
+    h = (h - mean) / torch.sqrt(var + eps)
+    h = h * layer.norm.weight.view(1, -1, 1, 1) + layer.norm.bias.view(1, -1, 1, 1)
+    plane = c.view(-1, 1, 1, 1).expand(-1, 1, 24, 24)
+    expected = torch.relu(h + nn.functional.conv2d(plane, weight[:, 3:], padding=3))
+    torch.testing.assert_close(got, expected)
+
+    # the other attribute value moves every interior pixel's activations (borders see padding)
+    flipped = layer(x, 1 - c)
+    moved = (flipped - got)[..., 3:-3, 3:-3].abs().amax(dim=1)
+    assert (moved > 1e-3).all()

@@ -374,21 +374,94 @@ def _to_levels(images: Tensor) -> Tensor:
     return images.float().add(1).mul(127.5).round().clamp(0, 255)
 
 
-class _Direction:
-    """Sums over the images of one direction, turned into `DirectionMetrics` at the end."""
+@dataclass
+class _BatchResults:
+    """One batch's edits, judged: what the per-direction totals add up (all on the device)."""
 
-    def __init__(self, attributes: int) -> None:
-        self.n = 0
-        self.success = 0.0
-        self.judge = 0.0
-        self.kept = 0.0
-        self.kept_count = 0
-        self.flips = torch.zeros(attributes)
-        self.abs, self.sq, self.px = 0.0, 0.0, 0
-        self.abs_out, self.sq_out, self.px_out = 0.0, 0.0, 0
-        self.mask, self.mask_half, self.mask_in, self.mask_px = 0.0, 0.0, 0.0, 0
+    labels: Tensor
+    """The inputs' labels of the model's attribute, (N,)."""
+    target: Tensor
+    """The value each image is edited to, ``1 - labels``."""
+    p_in: Tensor
+    """The judge's probabilities on the inputs, (N, attributes)."""
+    p_out: Tensor
+    """The judge's probabilities on the 8-bit edits, (N, attributes)."""
+    diff: Tensor
+    """``|edit - input|`` in 8-bit levels, (N, 3, H, W)."""
+    mask: Tensor
+    """The generator's attention mask, (N, 1, H, W)."""
 
-    def result(self, attention: bool) -> DirectionMetrics:
+
+@dataclass
+class _DirectionTotals:
+    """Sums over the images of one direction, turned into `DirectionMetrics` by `finish`."""
+
+    target: float
+    """The value this direction edits to: 1.0 adds the attribute, 0.0 removes it."""
+    column: int
+    """The judge's column of the model's attribute."""
+    others: list[int]
+    """The judge's other columns."""
+    outside: Tensor | None
+    """(H, W) bool, on the device: the pixels outside the attribute's box (None: no box)."""
+    n: int = 0
+    success: float = 0.0
+    judge: float = 0.0
+    kept: float = 0.0
+    kept_count: int = 0
+    flips: Tensor = field(init=False)
+    """Per judge column, the edits whose predicted value flipped."""
+    abs: float = 0.0
+    sq: float = 0.0
+    px: int = 0
+    abs_out: float = 0.0
+    sq_out: float = 0.0
+    px_out: int = 0
+    mask: float = 0.0
+    mask_half: float = 0.0
+    mask_in: float = 0.0
+    mask_px: int = 0
+    _inside: Tensor | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.flips = torch.zeros(len(self.others) + 1)  # every judge column
+        self._inside = ~self.outside if self.outside is not None else None
+
+    def add(self, batch: _BatchResults) -> None:
+        """Add the images of ``batch`` edited in this direction."""
+        rows = batch.target == self.target
+        n = int(rows.sum())
+        if n == 0:
+            return
+        self.n += n
+        wanted = batch.p_out[rows, self.column] > 0.5
+        self.success += float((wanted == bool(self.target)).sum())
+        judged = (batch.p_in[rows, self.column] > 0.5) == (batch.labels[rows] > 0.5)
+        self.judge += float(judged.sum())
+        flipped = (batch.p_in[rows][:, self.others] > 0.5) != (
+            batch.p_out[rows][:, self.others] > 0.5
+        )
+        self.kept += float((~flipped).sum())
+        self.kept_count += flipped.numel()
+        self.flips[self.others] += flipped.float().sum(0).cpu()
+        d = batch.diff[rows]
+        self.abs += float(d.sum())
+        self.sq += float((d**2).sum())
+        self.px += d.numel()
+        if self.outside is not None:
+            d_out = d[:, :, self.outside]
+            self.abs_out += float(d_out.sum())
+            self.sq_out += float((d_out**2).sum())
+            self.px_out += d_out.numel()
+        m = batch.mask[rows].float()
+        self.mask += float(m.sum())
+        self.mask_half += float((m > 0.5).sum())
+        self.mask_px += m.numel()
+        if self._inside is not None:
+            self.mask_in += float(m[:, :, self._inside].sum())
+
+    def finish(self, attention: bool) -> DirectionMetrics:
+        """Return this direction's figures (mask statistics only for ``attention`` models)."""
         if self.n == 0:
             return DirectionMetrics()
         metrics = DirectionMetrics(
@@ -408,6 +481,42 @@ class _Direction:
                 self.mask_in / self.mask if self.mask > 0 and self.px_out else None
             )
         return metrics
+
+
+class _SetTotals:
+    """Sums over the whole set: Fréchet statistics (judge and Inception) and reconstruction."""
+
+    def __init__(self, inception: Any) -> None:
+        self.inception = inception
+        self.real_feats, self.edit_feats = FrechetStats(), FrechetStats()
+        self.real_incep, self.edit_incep = FrechetStats(), FrechetStats()
+        self.recon_sq, self.recon_px = 0.0, 0
+
+    def add_reconstruction(self, recon8: Tensor, inputs8: Tensor) -> None:
+        self.recon_sq += float(((recon8 - inputs8) ** 2).sum())
+        self.recon_px += recon8.numel()
+
+    def add_features(self, feats_in: Tensor, feats_out: Tensor) -> None:
+        self.real_feats.update(feats_in)
+        self.edit_feats.update(feats_out)
+
+    def add_inception(self, inputs8: Tensor, edits8: Tensor) -> None:
+        if self.inception is not None:
+            net = self.inception
+            self.real_incep.update(net(inputs8.to(torch.uint8), return_features=True))
+            self.edit_incep.update(net(edits8.to(torch.uint8), return_features=True))
+
+    def finish(self, total: int) -> dict[str, float | None]:
+        """Return the report's set-wide figures for a set of ``total`` images."""
+        fcd = self.real_feats.distance(self.edit_feats) if total > 1 else None
+        fid = None
+        if self.inception is not None and total > 1:
+            fid = self.real_incep.distance(self.edit_incep)
+        return {
+            "frechet_classifier_distance": fcd,
+            "fid": fid,
+            "reconstruction_psnr": _psnr(self.recon_sq, self.recon_px),
+        }
 
 
 def _sample_rows(inputs: Tensor, edits: Tensor, masks: Tensor, outside: Tensor | None) -> list:
@@ -438,6 +547,71 @@ def _template_for(dataset: Any, model: SaGAN) -> Sequence[Sequence[float]]:
     """The face template of the test images: their layout's, else the model's."""
     layout = getattr(dataset, "source_format", None) or dataset.format
     return LAYOUT_TEMPLATES.get(layout) or model.config.face_template or CELEBAHQ_TEMPLATE
+
+
+def _check_test_set(model: SaGAN, dataset: Any) -> None:
+    """Refuse an empty test set or one of another image size than the model's."""
+    if len(dataset) == 0:
+        raise EvaluationError("the test set holds no images")
+    if dataset.image_size != model.config.image_size:
+        raise EvaluationError(
+            f"the test images are {dataset.image_size} px, the model runs at "
+            f"{model.config.image_size} px; load them at that size"
+        )
+
+
+def _edit_and_judge(
+    model: SaGAN, judge: AttributeClassifier, images: Tensor, labels: Tensor, whole_set: _SetTotals
+) -> tuple[_BatchResults, Tensor, Tensor]:
+    """Edit a batch to the opposite value, judge inputs and 8-bit edits, add set-wide sums.
+
+    Returns the judged batch and the inputs and edits as 8-bit levels (for the sample grid).
+    """
+    dtype = model.dtype
+    target = 1 - labels
+    out = model.generator(images.to(dtype), target.to(dtype))
+    inputs8, edits8 = _to_levels(images), _to_levels(out.image)
+    recon8 = _to_levels(model.generator(images.to(dtype), labels.to(dtype)).image)
+    whole_set.add_reconstruction(recon8, inputs8)
+    feats_in, feats_out = judge.features(images), judge.features(edits8 / 127.5 - 1)
+    p_in = torch.sigmoid(judge.head(feats_in)).float()
+    p_out = torch.sigmoid(judge.head(feats_out)).float()
+    whole_set.add_features(feats_in, feats_out)
+    whole_set.add_inception(inputs8, edits8)
+    batch = _BatchResults(
+        labels=labels,
+        target=target,
+        p_in=p_in,
+        p_out=p_out,
+        diff=(edits8 - inputs8).abs(),
+        mask=out.mask,
+    )
+    return batch, inputs8, edits8
+
+
+def _run_settings(
+    model: SaGAN,
+    dataset: Any,
+    *,
+    judged_by: AttributeClassifier | None,
+    box: tuple[float, float, float, float] | None,
+    batch_size: int,
+) -> dict[str, Any]:
+    """The report's settings that describe the run (all but its timing and the caller's)."""
+    return {
+        "model": "(in memory)",
+        "attribute": model.attribute,
+        "variant": model.config.variant,
+        "image_size": model.config.image_size,
+        "data": getattr(dataset, "format", "?"),
+        "data_format": getattr(dataset, "format", "?"),
+        "split": getattr(dataset, "split", "?"),
+        "images": len(dataset),
+        "judge": SHIPPED_JUDGE if judged_by is None else "given attribute classifier",
+        "box": list(box) if box is not None else None,
+        "batch_size": batch_size,
+        "device": str(model.device),
+    }
 
 
 @torch.inference_mode()
@@ -471,84 +645,31 @@ def evaluate(
     Returns:
         The `EvaluationReport` and the sample grid (H, W, 3) uint8 (None when not asked).
     """
-    if len(dataset) == 0:
-        raise EvaluationError("the test set holds no images")
-    if dataset.image_size != model.config.image_size:
-        raise EvaluationError(
-            f"the test images are {dataset.image_size} px, the model runs at "
-            f"{model.config.image_size} px; load them at that size"
-        )
-    device, dtype = model.device, model.dtype
+    _check_test_set(model, dataset)
+    device = model.device
     judge = (classifier or AttributeClassifier.from_pretrained()).to(device)
-    target_column = judge.index(model.attribute)
-    others = [i for i in range(len(judge.attributes)) if i != target_column]
-    size = model.config.image_size
+    column = judge.index(model.attribute)
+    others = [i for i in range(len(judge.attributes)) if i != column]
     if box is None:
         box = attribute_region(model.attribute, _template_for(dataset, model))
-    outside = ~region_mask(box, size) if box is not None else None
+    outside = ~region_mask(box, model.config.image_size) if box is not None else None
     outside_dev = outside.to(device) if outside is not None else None
-    inside_dev = ~outside_dev if outside_dev is not None else None
-    attention = model.config.variant == "attention"
-
-    directions = {1.0: _Direction(len(judge.attributes)), 0.0: _Direction(len(judge.attributes))}
-    real_feats, edit_feats = FrechetStats(), FrechetStats()
-    real_incep, edit_incep = FrechetStats(), FrechetStats()
-    recon_sq, recon_px = 0.0, 0
+    directions = {t: _DirectionTotals(t, column, others, outside_dev) for t in (1.0, 0.0)}
+    whole_set = _SetTotals(inception)
     sample_rows: list = []
     start_time = time.perf_counter()
     total = len(dataset)
     for start in range(0, total, batch_size):
         images, labels = dataset.batch(np.arange(start, min(start + batch_size, total)))
-        images, labels = images.to(device), labels.to(device)
-        target = 1 - labels
-        out = model.generator(images.to(dtype), target.to(dtype))
-        inputs8, edits8 = _to_levels(images), _to_levels(out.image)
-        recon8 = _to_levels(model.generator(images.to(dtype), labels.to(dtype)).image)
-        recon_sq += float(((recon8 - inputs8) ** 2).sum())
-        recon_px += recon8.numel()
-
-        feats_in, feats_out = judge.features(images), judge.features(edits8 / 127.5 - 1)
-        p_in = torch.sigmoid(judge.head(feats_in)).float()
-        p_out = torch.sigmoid(judge.head(feats_out)).float()
-        real_feats.update(feats_in)
-        edit_feats.update(feats_out)
-        if inception is not None:
-            real_incep.update(inception(inputs8.to(torch.uint8), return_features=True))
-            edit_incep.update(inception(edits8.to(torch.uint8), return_features=True))
-
-        diff = (edits8 - inputs8).abs()
-        for t, acc in directions.items():
-            rows = target == t
-            n = int(rows.sum())
-            if n == 0:
-                continue
-            acc.n += n
-            wanted = p_out[rows, target_column] > 0.5
-            acc.success += float((wanted == bool(t)).sum())
-            acc.judge += float(((p_in[rows, target_column] > 0.5) == (labels[rows] > 0.5)).sum())
-            flipped = (p_in[rows][:, others] > 0.5) != (p_out[rows][:, others] > 0.5)
-            acc.kept += float((~flipped).sum())
-            acc.kept_count += flipped.numel()
-            acc.flips[others] += flipped.float().sum(0).cpu()
-            d = diff[rows]
-            acc.abs += float(d.sum())
-            acc.sq += float((d**2).sum())
-            acc.px += d.numel()
-            if outside_dev is not None:
-                d_out = d[:, :, outside_dev]
-                acc.abs_out += float(d_out.sum())
-                acc.sq_out += float((d_out**2).sum())
-                acc.px_out += d_out.numel()
-            m = out.mask[rows].float()
-            acc.mask += float(m.sum())
-            acc.mask_half += float((m > 0.5).sum())
-            acc.mask_px += m.numel()
-            if inside_dev is not None:
-                acc.mask_in += float(m[:, :, inside_dev].sum())
+        batch, inputs8, edits8 = _edit_and_judge(
+            model, judge, images.to(device), labels.to(device), whole_set
+        )
+        for totals in directions.values():
+            totals.add(batch)
         if len(sample_rows) < num_samples:
             take = num_samples - len(sample_rows)
             sample_rows += _sample_rows(
-                inputs8[:take].cpu(), edits8[:take].cpu(), out.mask[:take].cpu(), outside
+                inputs8[:take].cpu(), edits8[:take].cpu(), batch.mask[:take].cpu(), outside
             )
         if progress is not None:
             progress(min(start + batch_size, total), total)
@@ -559,28 +680,16 @@ def evaluate(
         judge.attributes[i]: round(float(add.flips[i] + remove.flips[i]) / edited, 4)
         for i in others
     }
+    attention = model.config.variant == "attention"
     report = EvaluationReport(
         settings={
-            "model": "(in memory)",
-            "attribute": model.attribute,
-            "variant": model.config.variant,
-            "image_size": size,
-            "data": getattr(dataset, "format", "?"),
-            "data_format": getattr(dataset, "format", "?"),
-            "split": getattr(dataset, "split", "?"),
-            "images": total,
-            "judge": SHIPPED_JUDGE if classifier is None else "given attribute classifier",
-            "box": list(box) if box is not None else None,
-            "batch_size": batch_size,
-            "device": str(device),
+            **_run_settings(model, dataset, judged_by=classifier, box=box, batch_size=batch_size),
             "seconds": round(time.perf_counter() - start_time, 1),
             **(settings or {}),
-        },  # fmt: skip
-        add=add.result(attention),
-        remove=remove.result(attention),
-        frechet_classifier_distance=real_feats.distance(edit_feats) if total > 1 else None,
-        fid=real_incep.distance(edit_incep) if inception is not None and total > 1 else None,
-        reconstruction_psnr=_psnr(recon_sq, recon_px),
+        },
+        add=add.finish(attention),
+        remove=remove.finish(attention),
         flip_rates=dict(sorted(flip_rates.items(), key=lambda kv: -kv[1])),
+        **whole_set.finish(total),
     )
     return report, _grid(sample_rows) if sample_rows else None
