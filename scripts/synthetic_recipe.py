@@ -7,7 +7,8 @@ Variants: ``attention`` (as shipped), ``concat`` (the attribute as a 4th input c
 Table 1 taken literally), ``pm1`` (the attribute fed as -1/+1). ``--warmup START STEPS`` raises
 lambda_2 linearly from START to 100 over STEPS generator steps. Prints one JSON line per 100
 steps: the share of held-out faces whose bar error an edit halves (``add``, ``remove``), the mean
-error ratios, and the mask's mean inside and outside the bar. 64x64, base 16, batch 16, constant learning rate.
+error ratios, and the mask's mean inside and outside the bar. 64x64, base 16, batch 16, constant
+learning rate.
 """
 
 from __future__ import annotations
