@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .errors import (
         AlignmentUnavailableError,
         DatasetError,
+        EvaluationError,
         ImageLoadError,
         InvalidArgumentError,
         InvalidBoxError,
@@ -41,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "SaGANConfig": "config",
     "AlignmentUnavailableError": "errors",
     "DatasetError": "errors",
+    "EvaluationError": "errors",
     "NonFiniteLossError": "errors",
     "TrainingError": "errors",
     "ImageLoadError": "errors",
@@ -64,6 +66,7 @@ __all__ = [
     "AlignmentUnavailableError",
     "AttributeClassifier",
     "DatasetError",
+    "EvaluationError",
     "PAPER_ATTRIBUTES",
     "PRETRAINED",
     "Discriminator",

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AlignmentUnavailableError",
     "DatasetError",
+    "EvaluationError",
     "ImageLoadError",
     "InvalidArgumentError",
     "InvalidBoxError",
@@ -70,6 +71,10 @@ def first_line(exc: BaseException) -> str:
 
 class InvalidArgumentError(SaGANError, ValueError):
     """An argument of the Python API with the wrong type or value (e.g. ``strength="0.5"``)."""
+
+
+class EvaluationError(SaGANError, ValueError):
+    """An evaluation cannot run as asked (no images, a bad Inception file)."""
 
 
 class TrainingError(SaGANError):

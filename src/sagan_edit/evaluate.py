@@ -1,31 +1,14 @@
 """Evaluation: how good a model's edits are, measured the same way every time.
 
-`evaluate` edits every image of a test set to the opposite value of the model's attribute
-(adding it where a face lacks it, removing it where a face has it) and measures:
-
-* **Editing accuracy**: the share of edits that the judge, an independent `AttributeClassifier`,
-  finds with the target value; for adding and removing separately. Beside it, the judge's own
-  accuracy on the unedited images, the ceiling it can certify.
-* **Attribute preservation**: the share of the *other* attributes whose predicted value (p > 0.5)
-  is the same before and after the edit.
-* **Pixel preservation**: the mean absolute change (8-bit levels) and the PSNR (dB), over the
-  whole image and over the region **outside** a fixed box around the attribute's place on an
-  aligned face (`attribute_region`). The box comes from the face template of the data, not from
-  the model's mask: a score restricted to where a model's own mask is zero is zero by
-  construction and says nothing. PSNR is ``10 log10(255^2 / MSE)`` with the MSE pooled over all
-  images of a direction (so one untouched image cannot make it infinite); when nothing changed at
-  all it is reported as ``null``.
-* **Mask statistics** (attention models only): the mean of the mask (its soft area), the share
-  of pixels above 0.5, and the share of the mask's mass inside the attribute's box.
-* **Realism**: the Fréchet distance between the edited and the real test images in the judge's
-  feature space (``frechet_classifier_distance``, FCD; sagan-edit's own measure, not comparable
-  with published FIDs) and, given a local Inception file, the standard FID (`load_inception`).
-* **Reconstruction**: PSNR of ``G(I, c_g)`` (the image "edited" to the value it already has)
-  against ``I``, pooled over the set.
-
-Images are compared as 8-bit pixels, what a user saves: edits are rounded to 8 bits first.
-`EvaluationReport` holds every figure; ``save`` writes ``metrics.json``, ``metrics.md`` and a
-sample grid.
+`evaluate` edits every test image to the opposite value of the model's attribute and measures
+(definitions in the evaluation guide, docs/evaluation.md): **editing accuracy** per direction,
+judged by the independent `AttributeClassifier` (beside the judge's own accuracy on the inputs);
+**attribute preservation** (the other attributes' predictions unchanged); **pixel preservation**
+(mean change and pooled PSNR, whole image and outside a fixed box around the attribute's place,
+`attribute_region`, taken from the data's face template, not the model's mask); **mask
+statistics**; **realism** (Fréchet distances, `sagan_edit.frechet`); and **reconstruction** PSNR
+of ``G(I, c_g)``. Images are compared as 8-bit pixels, what a user saves. `EvaluationReport`
+holds every figure; ``save`` writes ``metrics.json``, ``metrics.md`` and a sample grid.
 """
 
 from __future__ import annotations
@@ -34,7 +17,6 @@ import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,8 +30,9 @@ from torch import Tensor
 from .align import CELEBAHQ_TEMPLATE, LAYOUT_TEMPLATES
 from .attributes import canonical_attribute
 from .classifier import AttributeClassifier
-from .errors import SaGANError
+from .errors import EvaluationError
 from .fileio import atomic_write_bytes
+from .frechet import FrechetStats, frechet_distance, load_inception
 from .model import SaGAN
 
 __all__ = [
@@ -91,10 +74,6 @@ ATTRIBUTE_REGIONS: dict[str, str] = {
 }
 
 
-class EvaluationError(SaGANError, ValueError):
-    """An evaluation cannot run as asked (no images, a bad Inception file)."""
-
-
 def attribute_region(
     attribute: str, template: Sequence[Sequence[float]] | None = None
 ) -> tuple[float, float, float, float] | None:
@@ -119,85 +98,6 @@ def region_mask(box: tuple[float, float, float, float], size: int) -> Tensor:
     inside_x = (centres >= box[0]) & (centres < box[2])
     inside_y = (centres >= box[1]) & (centres < box[3])
     return inside_y[:, None] & inside_x[None, :]
-
-
-# ------------------------------------------------------------------------- Fréchet distance
-
-
-def frechet_distance(
-    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
-) -> float:
-    """Compute ``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` between two Gaussians.
-
-    ``Tr((S1 S2)^(1/2))`` is the sum of the square roots of the eigenvalues of
-    ``S1^(1/2) S2 S1^(1/2)``, a symmetric matrix with the same spectrum as ``S1 S2``, so it is
-    computed with symmetric eigendecompositions in float64 (no complex parts to discard).
-    """
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
-        raise ValueError("means and covariances must have matching shapes (D,) and (D, D)")
-    values, vectors = np.linalg.eigh((sigma1 + sigma1.T) / 2)
-    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
-    middle = root1 @ sigma2 @ root1
-    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_root)
-
-
-class FrechetStats:
-    """Running mean and covariance of feature vectors (float64), for `frechet_distance`."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._sum: np.ndarray | None = None
-        self._outer: np.ndarray | None = None
-
-    def update(self, features: Tensor | np.ndarray) -> None:
-        """Add a batch of (N, D) feature vectors."""
-        batch = np.asarray(
-            features.detach().cpu().double() if isinstance(features, Tensor) else features,
-            np.float64,
-        )
-        if self._sum is None:
-            self._sum = np.zeros(batch.shape[1])
-            self._outer = np.zeros((batch.shape[1], batch.shape[1]))
-        self.count += batch.shape[0]
-        self._sum += batch.sum(0)
-        self._outer += batch.T @ batch
-
-    def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the mean (D,) and the unbiased covariance (D, D) of everything added."""
-        if self._sum is None or self._outer is None or self.count < 2:
-            raise EvaluationError("a Fréchet distance needs at least two images on each side")
-        mean = self._sum / self.count
-        cov = (self._outer - self.count * np.outer(mean, mean)) / (self.count - 1)
-        return mean, cov
-
-    def distance(self, other: FrechetStats) -> float:
-        """Fréchet distance between the Gaussians fitted to this and ``other``'s features."""
-        return frechet_distance(*self.mean_cov(), *other.mean_cov())
-
-
-def load_inception(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> Any:
-    """Load the Inception-v3 feature network of FID from a local TorchScript file.
-
-    The file is the one of NVIDIA's StyleGAN2-ADA / StyleGAN3 metrics and clean-fid,
-    ``inception-2015-12-05.pt``: called as ``net(images, return_features=True)`` on uint8
-    (N, 3, H, W) images, it resizes them to 299 itself and returns (N, 2048) pool features,
-    the TensorFlow FID network's. It cannot be downloaded at run time; fetch it once and pass
-    its path.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise EvaluationError(f"{path}: no such Inception file")
-    try:
-        with warnings.catch_warnings():  # TorchScript is deprecated, but this file is one
-            warnings.simplefilter("ignore", DeprecationWarning)
-            net = torch.jit.load(str(path), map_location=device)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise EvaluationError(f"{path} is not a TorchScript Inception network: {exc}") from None
-    return net.eval()
 
 
 # ------------------------------------------------------------------------------- the report
