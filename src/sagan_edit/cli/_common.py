@@ -74,17 +74,9 @@ def library_errors() -> Iterator[None]:
 
 def progress_bar(label: str, console: Console, *, disable: bool) -> Progress:
     """A progress bar on ``console`` (stderr): label, bar, done/total, elapsed and remaining."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from ..progress import progress_bar as library_progress_bar
 
-    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    return Progress(TextColumn(label), *columns, console=console, disable=disable)
+    return library_progress_bar(label, console, disable=disable)
 
 
 # --------------------------------------------------------------------------- shared option checks

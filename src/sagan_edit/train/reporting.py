@@ -204,23 +204,10 @@ class RunReporter:
         """Show a live progress bar from G step ``step`` when writing to a terminal."""
         if self.quiet or not self.enabled or not self.console().is_terminal:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from ..progress import progress_bar
 
-        self._progress = Progress(
-            TextColumn("train"),
-            BarColumn(bar_width=20),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"),
-            console=self.console(),
+        self._progress = progress_bar(
+            "train", self.console(), bar_width=20, trailing="{task.fields[losses]}"
         )
         self._task = self._progress.add_task(
             "train", total=self.total_steps, completed=step, losses=""
