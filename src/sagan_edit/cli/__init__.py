@@ -40,9 +40,12 @@ Adding a subcommand is a module with one function and one line here::
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -140,5 +143,31 @@ app.command("eval")(eval_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the ``sagan-edit`` command line (the console script's entry point)."""
-    app(args=list(argv) if argv is not None else None, prog_name="sagan-edit")
+    """Run the ``sagan-edit`` command line (the console script's entry point).
+
+    SIGTERM (``kill``, a job scheduler, torchrun stopping its workers) is handled as Ctrl-C: it
+    raises `KeyboardInterrupt`, so atomic writes remove their temporary files and training says
+    how to resume, where the default action would kill the process mid-write.
+    """
+    with _sigterm_as_interrupt():
+        app(args=list(argv) if argv is not None else None, prog_name="sagan-edit")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Make SIGTERM raise `KeyboardInterrupt` inside the block (main thread, default handler)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield  # someone else handles it (or signals cannot be handled here)
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

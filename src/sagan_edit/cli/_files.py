@@ -170,16 +170,26 @@ def read_input(job: Job) -> str | bytes | None:
 
 
 def write_job(job: Job, result: EditResult, console: Console) -> bool:
-    """Write the edited image (and mask); report a failure as one line and return False."""
+    """Write the edited image (and mask); report a failure as one line and return False.
+
+    Any failure, the file system's or the encoder's (Pillow raises ValueError, OverflowError...
+    for an image its format cannot hold), concerns this input only: no output of it is left
+    behind (an image already written when its mask fails is removed) and the batch goes on.
+    """
+    written: list[Path] = []
     try:
         if job.output is None:
             _write_stdout(result.image)
         else:
             _save(result.image, job.output)
+            written.append(job.output)
         if job.mask is not None:
             _save(result.mask, job.mask)
-    except OSError as exc:
-        print_error(f"{job.label}: cannot write the output: {exc}", console)
+    except Exception as exc:  # noqa: BLE001 - encoders raise many types; each is one line
+        for path in written:
+            path.unlink(missing_ok=True)
+        reason = str(exc) or type(exc).__name__
+        print_error(f"{job.label}: cannot write the output: {reason}", console)
         return False
     return True
 

@@ -9,6 +9,7 @@ keep the run's saved values (`keep_saved_settings`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -286,23 +287,29 @@ def train_command(
         settings = settings_from_options({k: v for k, v in ctx.params.items() if k in given})
     config = _make_config(ctx, settings, preset=None if resume else preset)
     console = stderr_console()
-    if not quiet and os.environ.get("RANK", "0") == "0":  # torchrun: one banner, not one per rank
+    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: one banner, not one per rank
+    if not quiet and main_rank:
         _print_banner(config, console)
+    if config.steps == 0 and not resume and main_rank:
+        console.print("warning: --steps 0: the exported model is untrained", markup=False)
     _run(config, out, resume=resume, push_to_hub=push_to_hub, quiet=quiet, console=console)
 
 
 def keep_saved_settings(ctx: typer.Context, out: Path, settings: dict[str, Any]) -> None:
-    """``--resume``: give options not set on the command line the run's saved values."""
-    import json
+    """``--resume``: give options not set on the command line the run's saved values.
 
-    from ..train import CONFIG_NAME, find_latest_checkpoint
+    A saved ``train_config.json`` that cannot be read (corrupt, not a config) is a one-line
+    error, exit status 1.
+    """
+    from ..train import CONFIG_NAME, TrainConfig, find_latest_checkpoint
 
     if find_latest_checkpoint(out) is None:
         raise typer.BadParameter(f"{str(out)!r} holds no checkpoint", param_hint="'--resume'")
     saved_file = out / CONFIG_NAME
     if not saved_file.is_file():
         return
-    saved = json.loads(saved_file.read_text(encoding="utf-8"))
+    with library_errors():
+        saved = TrainConfig.load(saved_file).to_dict()
     given = given_options(ctx)
     for option in ctx.params:
         if option not in given:
@@ -311,14 +318,30 @@ def keep_saved_settings(ctx: typer.Context, out: Path, settings: dict[str, Any])
                     settings[field] = saved[field]
 
 
+def _run_files() -> tuple[str, ...]:
+    """What a run writes in its folder: any of them there means the folder holds a run."""
+    from ..train import CONFIG_NAME
+    from ..train.checkpoints import CHECKPOINT_DIR
+    from ..train.reporting import LOG_NAME
+    from ..train.trainer import MODEL_DIR
+
+    return (CHECKPOINT_DIR, CONFIG_NAME, LOG_NAME, MODEL_DIR)
+
+
 def _check_new_run(out: Path) -> None:
-    """A new run needs a folder without checkpoints."""
+    """A new run needs a folder that holds no run: no checkpoint, settings, log or model.
+
+    A finished run whose ``checkpoints/`` was deleted still has its model and log, which a new
+    run would overwrite and append to.
+    """
     from ..train import find_latest_checkpoint
 
-    if find_latest_checkpoint(out) is not None:
+    found = [name for name in _run_files() if (out / name).exists()]
+    if find_latest_checkpoint(out) is not None or found:
+        held = f" ({', '.join(found)})" if found else ""
         raise typer.BadParameter(
-            f"{str(out)!r} already holds a run; pass --resume to continue it or choose another "
-            "folder",
+            f"{str(out)!r} already holds a run{held}; pass --resume to continue it or choose "
+            "another folder",
             param_hint="'--out'",
         )
 
@@ -348,6 +371,35 @@ def _option_named_in(ctx: typer.Context, message: str) -> str | None:
     return None
 
 
+def _entries(folder: Path) -> set[str] | None:
+    """The names in ``folder``; None when it does not exist."""
+    try:
+        return {entry.name for entry in folder.iterdir()}
+    except FileNotFoundError:
+        return None
+
+
+def _remove_new_entries(folder: Path, before: set[str] | None) -> None:
+    """Remove the run files that appeared in ``folder`` since ``before`` (and it, if new, empty)."""
+    import shutil
+
+    if os.environ.get("RANK", "0") != "0":
+        return  # rank 0 made them; one process cleans up
+    from ..train.reporting import SAMPLE_DIR
+
+    for name in (*_run_files(), SAMPLE_DIR, "tensorboard"):
+        path = folder / name
+        if before is not None and name in before:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink(missing_ok=True)
+    if before is None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: nothing else of ours or the user's is in it
+
+
 def _print_banner(config: TrainConfig, console: Console) -> None:
     """Print every setting of the run on one line (stderr)."""
     import dataclasses
@@ -368,15 +420,26 @@ def _run(
     quiet: bool,
     console: Console,
 ) -> None:
-    """Train; print the exported model folder on stdout (Ctrl-C: say how to resume, exit 130)."""
-    from ..train import run_training
+    """Train; print the exported model folder on stdout (Ctrl-C: say how to resume, exit 130).
 
-    with library_errors():
-        try:
-            result = run_training(config, out, resume=resume, push_to_hub=push_to_hub, quiet=quiet)
-        except KeyboardInterrupt:
-            print_error(f"interrupted; continue with --resume (checkpoints in {out})", console)
-            raise typer.Exit(130) from None
+    A library error (`SaGANError`, or a ValueError from setting the trainer up, such as balanced
+    batches without negatives or an image size too small for the networks) is one line, exit
+    status 1; a new run that fails before its first checkpoint leaves no file behind.
+    """
+    from ..errors import SaGANError
+    from ..train import find_latest_checkpoint, run_training
+
+    before = _entries(out)
+    try:
+        result = run_training(config, out, resume=resume, push_to_hub=push_to_hub, quiet=quiet)
+    except KeyboardInterrupt:
+        print_error(f"interrupted; continue with --resume (checkpoints in {out})", console)
+        raise typer.Exit(130) from None
+    except (SaGANError, ValueError) as exc:
+        if not resume and find_latest_checkpoint(out) is None:
+            _remove_new_entries(out, before)
+        print_error(exc, console)
+        raise typer.Exit(1) from None
     if result.model_dir is not None:
         if push_to_hub and not quiet:
             console.print(f"pushed to the Hub: {push_to_hub}", markup=False)
