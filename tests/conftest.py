@@ -133,3 +133,11 @@ def hf_offline(monkeypatch: pytest.MonkeyPatch, fake_hub: FakeHub, hf_home: Path
     """Like ``fake_hub``, with HF_HUB_OFFLINE=1 in force (so the server must see no request)."""
     point_hf_hub_at(monkeypatch, fake_hub.url, hf_home, offline=True)
     return fake_hub
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random "Smiling" model saved with ``save_pretrained`` (pass it as ``--weights``)."""
+    torch.manual_seed(0)
+    model = SaGAN(SaGANConfig("smiling", image_size=64, base_channels=4, num_residual_blocks=1))
+    return model.save_pretrained(tmp_path_factory.mktemp("weights") / "tiny-smiling")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -94,3 +96,17 @@ class SyntheticMarkDataset(Dataset):
         """Return images (B, 3, S, S) and labels (B,) of ``indices``."""
         index = torch.as_tensor(list(indices), dtype=torch.long)
         return self.images[index], self.labels[index]
+
+
+def write_folder_dataset(folder: Path, count: int = 8, *, positives: bool = True) -> Path:
+    """Write ``count`` PNG images and a ``labels.csv`` (the ``folder`` data layout); with
+    ``positives=False`` every Eyeglasses label is 0."""
+    folder.mkdir(parents=True)
+    data = SyntheticMarkDataset(count, 16, seed=3)
+    rows = ["file,Eyeglasses,Smiling"]
+    for i in range(count):
+        pixels = data.images[i].add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+        rows.append(f"{i}.png,{int(data.labels[i]) if positives else 0},0")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder

@@ -19,7 +19,7 @@ from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
 import sagan_edit
-from sagan_edit import SaGAN, SaGANConfig
+from sagan_edit import SaGAN
 from sagan_edit.cli import app
 
 SIZE = (80, 70)  # near-square crop, not the model's 64: outputs must still match the input's size
@@ -36,14 +36,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random "Smiling" model saved with ``save_pretrained`` (pass it as ``--weights``)."""
-    torch.manual_seed(0)
-    model = SaGAN(SaGANConfig("smiling", image_size=64, base_channels=4, num_residual_blocks=1))
-    return model.save_pretrained(tmp_path_factory.mktemp("weights") / "tiny-smiling")
 
 
 @pytest.fixture

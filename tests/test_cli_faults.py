@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from synthetic import SyntheticMarkDataset
+from synthetic import write_folder_dataset
 from typer.testing import CliRunner
 
-from sagan_edit import SaGAN, SaGANConfig
 from sagan_edit.cli import app
 
 
@@ -31,31 +30,10 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random "Smiling" model saved with ``save_pretrained`` (pass it as ``--weights``)."""
-    torch.manual_seed(0)
-    model = SaGAN(SaGANConfig("smiling", image_size=64, base_channels=4, num_residual_blocks=1))
-    return model.save_pretrained(tmp_path_factory.mktemp("weights") / "tiny-smiling")
-
-
 def write_image(path: Path, size: tuple[int, int] = (80, 70), *, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
     return path
-
-
-def write_folder_dataset(folder: Path, count: int = 8, *, positives: bool = True) -> Path:
-    """Write ``count`` PNG images and a ``labels.csv`` (the ``folder`` data layout)."""
-    folder.mkdir(parents=True)
-    data = SyntheticMarkDataset(count, 16, seed=3)
-    rows = ["file,Eyeglasses,Smiling"]
-    for i in range(count):
-        pixels = data.images[i].add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
-        Image.fromarray(pixels).save(folder / f"{i}.png")
-        rows.append(f"{i}.png,{int(data.labels[i]) if positives else 0},0")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
-    return folder
 
 
 def invoke(*args: object):

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
-from synthetic import SyntheticMarkDataset
+from synthetic import SyntheticMarkDataset, write_folder_dataset
 from typer.testing import CliRunner
 
 from sagan_edit import SaGAN, hardware
@@ -602,19 +602,6 @@ def test_ddp_two_processes_on_cpu_stay_in_sync(tmp_path: Path, monkeypatch) -> N
 
 
 # -------------------------------------------------------------------------------- CLI
-
-
-def write_folder_dataset(folder: Path, count: int = 8) -> Path:
-    """Write ``count`` PNG images and a ``labels.csv`` (the ``folder`` data layout)."""
-    folder.mkdir(parents=True)
-    data = SyntheticMarkDataset(count, 16, seed=3)
-    rows = ["file,Eyeglasses,Smiling"]
-    for i in range(count):
-        pixels = data.images[i].add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
-        Image.fromarray(pixels).save(folder / f"{i}.png")
-        rows.append(f"{i}.png,{int(data.labels[i])},0")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
-    return folder
 
 
 def flat(output: str) -> str:
