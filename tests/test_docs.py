@@ -34,8 +34,9 @@ def documented_signature(call: str) -> list[tuple[str, str | None]]:
 def real_signature(function: object) -> list[tuple[str, str | None]]:
     """The same for the code, ``self``/``cls`` left out."""
     parameters = inspect.signature(function).parameters.values()  # type: ignore[arg-type]
+    empty = inspect.Parameter.empty
     return [
-        (p.name, None if p.default is inspect.Parameter.empty else repr(p.default).replace("'", '"'))
+        (p.name, None if p.default is empty else repr(p.default).replace("'", '"'))
         for p in parameters
         if p.name not in ("self", "cls")
     ]
