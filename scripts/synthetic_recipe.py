@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from learning_check import synthetic_scores  # noqa: E402
 from synthetic import SyntheticMarkDataset  # noqa: E402
 
 from sagan_edit import networks  # noqa: E402
@@ -44,29 +45,10 @@ def use_attribute_input(variant: str) -> None:
 
 
 def scores(generator: torch.nn.Module, data: SyntheticMarkDataset) -> dict[str, float]:
-    """Per-direction success (error in the bar's region halved) and the mask's place."""
-    region = data.region_mask()
-    pos, neg = data.labels > 0.5, data.labels <= 0.5
-    with torch.no_grad():
-        add, remove = generator(data.images[neg], 1.0), generator(data.images[pos], 0.0)
-
-    def ratio(out: torch.Tensor, before: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        def error(x: torch.Tensor) -> torch.Tensor:
-            return (x - target).abs()[:, :, region].mean(dim=(1, 2))
-
-        return error(out) / error(before)
-
-    added = ratio(add.image, data.images[neg], data.with_mark(data.clean[neg], 1.0))
-    removed = ratio(remove.image, data.images[pos], data.clean[pos])
-    mask = torch.cat([add.mask, remove.mask])[:, 0]
-    return {
-        "add": (added < 0.5).float().mean().item(),
-        "remove": (removed < 0.5).float().mean().item(),
-        "add_error": added.mean().item(),
-        "remove_error": removed.mean().item(),
-        "mask_in": mask[:, region].mean().item(),
-        "mask_out": mask[:, ~region].mean().item(),
-    }
+    """Per-direction success (bar error halved) and the mask's place (`synthetic_scores`)."""
+    found = synthetic_scores(generator, data)
+    kept = ("add_error", "remove_error", "mask_in", "mask_out")
+    return {"add": found["added"], "remove": found["removed"], **{k: found[k] for k in kept}}
 
 
 def main() -> None:

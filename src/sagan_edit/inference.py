@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .hardware import resolve_precision
+from .hardware import PRECISIONS, resolve_precision
 from .networks import Generator, GeneratorOutput
 
-DTYPES: tuple[str, ...] = ("auto", "fp32", "bf16")
-"""Accepted ``dtype`` settings of the editing path."""
+DTYPES: tuple[str, ...] = PRECISIONS
+"""Accepted ``dtype`` settings of the editing path: the training precisions' names."""
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,10 @@ def download_command(
     console = stderr_console()
     failed = 0
     for name in dict.fromkeys(wanted):
-        if revision is None and embedded_model_folder(name) is not None:
+        embedded = embedded_model_folder(name) if revision is None else None
+        if embedded is not None:
             console.print(f"{name}: embedded in the package, nothing to download", markup=False)
-            typer.echo(str(embedded_model_folder(name)))
+            typer.echo(str(embedded))
             continue
         try:
             with quiet_hub_logging(), console.status(f"downloading {name}", spinner="dots"):
