@@ -139,7 +139,7 @@ def run_variants(
         for generator in args.generators:
             for name in names:
                 precision, channels_last = VARIANTS[name]
-                config = TrainConfig(
+                config = TrainConfig().replace(
                     attribute=args.attr,
                     image_size=args.image_size,
                     base_channels=args.base_channels,
@@ -191,7 +191,7 @@ def main() -> None:
     if args.variants is None and has_native_bf16(select_device(args.device)):
         names.append("bf16-cl")
 
-    disc_layers = args.disc_layers or TrainConfig().disc_layers
+    disc_layers = args.disc_layers or TrainConfig().model.disc_layers
     if args.data:
         from sagan_edit.data import load_dataset
 

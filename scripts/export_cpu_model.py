@@ -87,11 +87,12 @@ def description(
 ) -> str:
     """The model card's text: what the model is, what it is not, and how it measured."""
     add, remove = figures["add"], figures["remove"]
+    size = config.model.image_size
     return (
         "**A small model trained on a 2-core CPU, not the paper's configuration.** It exists so "
         "that a newcomer sees a real edit offline. It runs at "
-        f"{config.image_size}x{config.image_size} with {config.base_channels} base channels (the "
-        f"paper: 128x128, 32) and was trained for {step} generator steps at batch "
+        f"{size}x{size} with {config.model.base_channels} base channels (the paper: 128x128, "
+        f"32) and was trained for {step} generator steps at batch "
         f"{config.batch_size} (the paper's optimiser and loss weights, except as said below; "
         f"our default length is 20,000 steps) in about {hours:g} hours, on the CelebA-HQ train "
         "split (images 1-27000, "
@@ -153,10 +154,10 @@ def main() -> None:
     checkpoint = find_latest_checkpoint(args.run)
     if checkpoint is None:
         raise SystemExit(f"{args.run} holds no checkpoint")
-    config = TrainConfig.from_dict(json.loads((args.run / CONFIG_NAME).read_text()))
+    config = TrainConfig.load(args.run / CONFIG_NAME)
     train_images = load_dataset(
-        args.run_data or config.data, config.attribute,
-        data_format=config.data_format, image_size=config.image_size,
+        args.run_data or config.data, config.model.attribute,
+        data_format=config.data_format, image_size=config.model.image_size,
     )  # fmt: skip
     config = config.replace(
         face_template=CELEBAHQ_TEMPLATE,

@@ -70,9 +70,11 @@ def main() -> None:
         warmup = {"lambda_rec_id_start": start, "lambda_rec_id_warmup": int(steps)}
     train = SyntheticMarkDataset(2000, 64, seed=args.seed)
     held_out = SyntheticMarkDataset(200, 64, seed=10_000 + args.seed)
-    config = TrainConfig(image_size=64, base_channels=16, disc_base_channels=16, batch_size=16,
-                         steps=args.steps, lr_decay_fraction=0, seed=args.seed, sample_every=0,
-                         checkpoint_every=0, log_every=50, precision="fp32", **warmup)  # fmt: skip
+    config = TrainConfig().replace(
+        image_size=64, base_channels=16, disc_base_channels=16, batch_size=16, steps=args.steps,
+        lr_decay_fraction=0, seed=args.seed, sample_every=0, checkpoint_every=0, log_every=50,
+        precision="fp32", **warmup,
+    )  # fmt: skip
     out = args.out / f"{args.variant}-{args.seed}"
     trainer = Trainer(config, train, out, sample_dataset=held_out, quiet=True)
     start = time.time()

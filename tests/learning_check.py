@@ -91,7 +91,7 @@ def train_synthetic(out: Path, seed: int = 0, **changes: Any) -> tuple[Trainer, 
     """Train the check's run; return the trainer and its held-out scores."""
     train = SyntheticMarkDataset(512, seed=seed, **SYNTHETIC_DATA)
     held_out = SyntheticMarkDataset(64, seed=10_000 + seed, **SYNTHETIC_DATA)
-    config = TrainConfig(**{**SYNTHETIC, "seed": seed, **changes})
+    config = TrainConfig().replace(**{**SYNTHETIC, "seed": seed, **changes})
     trainer = Trainer(config, train, out, sample_dataset=held_out, quiet=True)
     trainer.fit(export=False)
     return trainer, synthetic_scores(trainer.generator, held_out)

@@ -215,26 +215,35 @@ def test_out_dir_with_a_corrupt_file_writes_the_others_and_exits_1(runner, tiny_
     assert "notes" not in result.output
 
 
-def test_batched_and_single_edits_agree(runner, tiny_weights, tmp_path):
+def test_batching_across_files_writes_the_bytes_of_one_file_at_a_time(
+    runner, tiny_weights, tmp_path, monkeypatch
+):
+    """Faces of several files share forward passes; every output is still byte-identical."""
+    from sagan_edit.cli import edit
+
     folder = tmp_path / "photos"
     folder.mkdir()
-    for i in range(4):
-        write_image(folder / f"c{i}.png", (64 + 16 * i, 64), seed=10 + i)
+    for i in range(5):
+        write_image(folder / f"c{i}.png", (64 + 16 * i, 64 + 8 * i), seed=10 + i)
+    (folder / "c2_broken.png").write_bytes(b"not an image")  # skipped, the others go on
     outputs = {}
-    for batch_size in ("1", "3"):  # 3: a full batch, then a partial one
-        out_dir = tmp_path / f"out{batch_size}"
-        result = invoke(
-            runner, folder, "-w", tiny_weights, "-d", out_dir, "--batch-size", batch_size,
-            "--no-align",
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        assert sorted(p.name for p in out_dir.iterdir()) == [f"c{i}_smiling.png" for i in range(4)]
-        outputs[batch_size] = [
-            np.asarray(Image.open(p), dtype=int) for p in sorted(out_dir.iterdir())
-        ]
-    for single, batched in zip(outputs["1"], outputs["3"], strict=True):
-        assert single.shape == batched.shape
-        assert np.abs(single - batched).max() <= 1  # batched convolutions may round differently
+    # 1: one face per pass; 3: full passes across files, then a partial one; default (16): one
+    # pass for all; "tiny": the images waiting exceed MAX_WAITING_PIXELS, so passes run early.
+    for run in ("1", "3", "default", "tiny"):
+        if run == "tiny":
+            monkeypatch.setattr(edit, "MAX_WAITING_PIXELS", 100)
+        out_dir = tmp_path / f"out-{run}"
+        batch = [] if run in ("default", "tiny") else ["--batch-size", run]
+        result = invoke(runner, folder, "-w", tiny_weights, "-d", out_dir, "--no-align", *batch)
+        assert result.exit_code == 1, result.output
+        assert error_lines(result.stderr)[0].startswith("error: ") and "c2_broken" in result.stderr
+        assert "1 of 6 input(s) failed; 5 written" in result.stderr
+        names = sorted(p.name for p in out_dir.iterdir())
+        assert names == [f"c{i}_smiling.png" for i in range(5)]
+        outputs[run] = [(out_dir / name).read_bytes() for name in names]
+    assert outputs["3"] == outputs["1"]
+    assert outputs["default"] == outputs["1"]
+    assert outputs["tiny"] == outputs["1"]
 
 
 def test_folder_outputs_beside_inputs_and_rerun_skips_own_outputs(runner, tiny_weights, tmp_path):
@@ -293,11 +302,45 @@ def test_stdin_garbage_is_one_error_line(runner, tiny_weights):
 
 
 def test_console_script_pipes_stdin_to_stdout(tiny_weights, tmp_path):
+    """Image bytes on stdout only, with --verbose's time split on stderr (start-up measured)."""
     data = write_image(tmp_path / "photo.jpg").read_bytes()
-    done = run_script("-", "--weights", tiny_weights, "--device", "cpu", stdin=data)
+    done = run_script("-", "--weights", tiny_weights, "--device", "cpu", "--verbose", stdin=data)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout[:8] == b"\x89PNG\r\n\x1a\n"
     assert Image.open(io.BytesIO(done.stdout)).size == SIZE
+    times = time_split(done.stderr.decode())
+    if sys.platform == "linux":  # from the kernel's record of the process start
+        assert 0 < times["start-up"] < times["total"]
+    assert sum(v for k, v in times.items() if k != "total") <= times["total"] + 0.01
+
+
+TIME_LINE = re.compile(
+    r"^time: (?P<stages>.*); total (?P<total>[0-9.]+) s( since the command started)? \((.*)\)$"
+)
+STAGES = ("start-up", "imports", "model load", "read", "detect/align", "edit", "paste-back", "write")  # fmt: skip  # noqa: E501
+
+
+def time_split(stderr: str) -> dict[str, float]:
+    """The stages of the ``--verbose`` line, in seconds, and ``total``."""
+    (line,) = [line for line in stderr.splitlines() if line.startswith("time: ")]
+    match = TIME_LINE.match(line)
+    assert match, line
+    stages = dict(part.rsplit(" ", 2)[:2] for part in match["stages"].split(", "))
+    assert tuple(stages) == STAGES, line
+    seconds = {k: 0.0 if v == "unknown" else float(v) for k, v in stages.items()}
+    return {**seconds, "total": float(match["total"])}
+
+
+def test_verbose_reports_the_time_of_each_stage_on_stderr(runner, tiny_weights, tmp_path):
+    photo = write_image(tmp_path / "photo.png")
+    result = invoke(runner, photo, "-w", tiny_weights, "-o", tmp_path / "out.png", "--verbose")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    times = time_split(result.stderr)
+    assert all(value >= 0 for value in times.values())
+    assert "(1 image(s) written, 1 face(s) edited)" in result.stderr
+    quiet = invoke(runner, photo, "-w", tiny_weights, "-o", tmp_path / "o.png", "-v", "-q")
+    assert quiet.exit_code == 2 and "--verbose and --quiet exclude each other" in quiet.stderr
 
 
 # --------------------------------------------------------------------------- overwriting
@@ -589,14 +632,13 @@ def test_cli_lists_match_the_library():
 
 
 def test_train_options_map_onto_train_config_fields():
-    import dataclasses
 
     import typer.main
 
     from sagan_edit.cli.train import RUN_OPTIONS, config_fields
     from sagan_edit.train import TrainConfig
 
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = set(TrainConfig.setting_names())
     command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
     names = {param.name for param in command.params}
     assert RUN_OPTIONS <= names

@@ -110,6 +110,37 @@ def test_batches_list_and_4d_tensor(model):
     assert [r.image.size for r in mixed] == [(50, 70), (300, 200)]
 
 
+def test_prepare_generate_paste_is_edit_in_steps(model):
+    """The command line's steps give `edit`'s bytes; a bad argument still fails."""
+    photos = [_photo(90, 70, seed=s) for s in range(3)]
+    expected = model.edit(photos, value=False, batch_size=3, align=False, strength=0.7)
+    prepared = [model.prepare(p, align=False) for p in photos]
+    assert [len(item.crops) for item in prepared] == [1, 1, 1]
+    output = model.generate([item.crops[0] for item in prepared], value=False)
+    for k, item in enumerate(prepared):
+        item.paste(0, output.amn_image[k], output.mask[k], 0.7)
+        result = item.result()
+        assert result.image.tobytes() == expected[k].image.tobytes()
+        assert result.mask.tobytes() == expected[k].mask.tobytes()
+    with pytest.raises(ValueError, match="either box="):
+        model.prepare(photos[0], box=(0, 0, 10, 10), align=True)
+    with pytest.raises(ValueError, match="one image"):
+        model.prepare(torch.zeros(2, 3, 64, 64))
+
+
+def test_batch_invariant_generate_gives_each_crop_its_single_result(model):
+    """With batch_invariant=True (fp32, CPU) an image's output does not depend on its batch."""
+    torch.manual_seed(3)
+    crops = list(torch.rand(5, 3, 64, 64) * 2 - 1)
+    singles = [model.generate([crop], batch_invariant=True) for crop in crops]
+    for size in (5, 3, 2):
+        for start in range(0, 5, size):
+            batch = model.generate(crops[start : start + size], batch_invariant=True)
+            for k, single in enumerate(singles[start : start + size]):
+                assert torch.equal(batch.amn_image[k], single.amn_image[0])
+                assert torch.equal(batch.mask[k], single.mask[0])
+
+
 def test_rgba_grayscale_palette_and_exif(model, tmp_path):
     rgb = _photo(80, 60)
     alpha = np.linspace(0, 255, 80 * 60).astype(np.uint8).reshape(60, 80)

@@ -19,7 +19,7 @@ from PIL import Image
 from synthetic import SyntheticMarkDataset, write_folder_dataset
 from typer.testing import CliRunner
 
-from sagan_edit import SaGAN, hardware
+from sagan_edit import SaGAN, SaGANConfig, hardware
 from sagan_edit.cli import app
 from sagan_edit.losses import discriminator_objective, generator_objective, gradient_penalty
 from sagan_edit.train import (
@@ -63,7 +63,7 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 def tiny_config(**changes: Any) -> TrainConfig:
-    return TrainConfig(**{**TINY, **changes})
+    return TrainConfig().replace(**{**TINY, **changes})
 
 
 def state_tensors(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -92,16 +92,18 @@ def test_paper_preset_is_the_papers_settings() -> None:
     assert (p.g_lr, p.d_lr, p.beta1, p.beta2) == (2e-4, 2e-4, 0.5, 0.999)
     assert (p.batch_size, p.n_critic) == (16, 3)
     assert (p.lambda_gp, p.lambda_cls, p.lambda_rec_dual, p.lambda_rec_id) == (10, 1, 20, 100)
-    assert (p.image_size, p.base_channels, p.num_residual_blocks) == (128, 32, 4)
-    assert (p.disc_base_channels, p.disc_layers) == (32, 6)
+    model = p.model
+    assert (model.image_size, model.base_channels, model.num_residual_blocks) == (128, 32, 4)
+    assert (model.disc_base_channels, model.disc_layers) == (32, 6)
     assert p.precision == "auto" and p.channels_last is None  # chosen by the hardware
     assert TrainConfig.from_preset("paper") == p
 
 
 def test_cpu_preset_is_small_and_settings_given_beside_it_win() -> None:
     cpu = TrainConfig.from_preset("cpu", steps=10, attribute="smiling")
-    assert (cpu.image_size, cpu.base_channels, cpu.disc_base_channels) == (64, 16, 16)
-    assert cpu.steps == 10 and cpu.attribute == "Smiling"
+    model = cpu.model
+    assert (model.image_size, model.base_channels, model.disc_base_channels) == (64, 16, 16)
+    assert cpu.steps == 10 and model.attribute == "Smiling"
     assert cpu.positive_fraction == 0.5 and cpu.steps == 10
     assert cpu.lambda_rec_id == 10  # the paper's 100 collapsed the mask on a CPU run
     with pytest.raises(ValueError, match="unknown preset 'gpu'; choose one of paper, cpu"):
@@ -139,7 +141,7 @@ def test_trainer_resolves_auto_precision_for_its_device(monkeypatch, tmp_path: P
 
 def test_config_round_trips_through_json() -> None:
     config = tiny_config(attribute="mouth_slightly_open", datasets=("CelebA",), precision="bf16")
-    assert config.attribute == "Mouth_Slightly_Open"
+    assert config.model.attribute == "Mouth_Slightly_Open"
     data = json.loads(json.dumps(config.to_dict()))
     assert TrainConfig.from_dict(data) == config
     with pytest.raises(ValueError, match="unknown training settings"):
@@ -166,7 +168,7 @@ def test_a_runs_saved_config_loads_and_takes_resume_options(tmp_path: Path) -> N
     [
         (None, "no such file"),
         ('{"steps": 3,', "not valid JSON"),
-        ("[1, 2]", "a JSON object was expected"),
+        ("[1, 2]", "does not hold a JSON object"),
         ('{"batch_size": 0}', "batch_size must be >= 1"),
         ('{"lr": 1}', "unknown training settings"),
     ],
@@ -183,12 +185,79 @@ def test_a_bad_saved_config_is_a_one_line_training_error(
 
 def test_configs_saved_before_newer_settings_load_with_their_defaults(tmp_path: Path) -> None:
     newer = ("variant", "lambda_sparsity", "lambda_rec_id_start", "lambda_rec_id_warmup")
-    old = {k: v for k, v in tiny_config().to_dict().items() if k not in newer}
+    old = {k: v for k, v in tiny_config().settings().items() if k not in newer}  # flat, as then
     old.update(precision="fp32", channels_last=False)  # values of the time
     (tmp_path / "train_config.json").write_text(json.dumps(old))
     loaded = TrainConfig.load(tmp_path)
     assert loaded == tiny_config(precision="fp32", channels_last=False)
     assert TrainConfig.for_resume(tmp_path, steps=9).steps == 9
+
+
+#: A ``train_config.json`` as sagan-edit 0.1.0 wrote it: every setting flat, the networks' too.
+FLAT_CONFIG = """{
+  "attribute": "Smiling", "image_size": 16, "base_channels": 4, "num_residual_blocks": 0,
+  "disc_base_channels": 4, "disc_layers": 2, "variant": "residual", "batch_size": 4,
+  "g_lr": 0.0002, "d_lr": 0.0002, "beta1": 0.5, "beta2": 0.999, "n_critic": 3,
+  "lambda_gp": 10.0, "lambda_cls": 1.0, "lambda_rec_dual": 20.0, "lambda_rec_id": 10.0,
+  "lambda_rec_id_start": null, "lambda_rec_id_warmup": 0, "lambda_sparsity": 1.0,
+  "steps": 2, "lr_decay_fraction": 0.5, "flip": true, "positive_fraction": null, "seed": 0,
+  "device": "auto", "precision": "fp32", "channels_last": null, "compile": false,
+  "num_workers": 0, "log_every": 1, "sample_every": 0, "checkpoint_every": 0,
+  "keep_checkpoints": 2, "num_samples": 4,
+  "face_template": [[0.38, 0.49], [0.62, 0.49], [0.5, 0.67]],
+  "data": "faces", "data_format": "folder", "split": "train", "datasets": ["CelebA"],
+  "license": "other", "description": null
+}"""
+
+
+def test_a_config_holds_its_networks_settings_as_a_sagan_config() -> None:
+    model = SaGANConfig("smiling", image_size=16, base_channels=4, disc_layers=2)
+    config = TrainConfig(model=model, steps=2)
+    assert config.model == model and config.model is not model  # a copy: the caller's is theirs
+    # network settings by flat name go into the model, over a model given beside them
+    assert config.replace(image_size=32).model.image_size == 32
+    assert config.replace(model=model, base_channels=8).model.base_channels == 8
+    assert config.settings()["image_size"] == 16 and config.settings()["steps"] == 2
+    assert set(config.settings()) == set(TrainConfig.setting_names())
+    assert config.to_dict()["model"] == model.to_dict()  # the model's config.json, nested
+    with pytest.raises(TypeError, match="SaGANConfig"):
+        TrainConfig(model={"attribute": "Smiling"})  # type: ignore[arg-type]
+
+
+def test_a_flat_config_of_older_versions_loads(tmp_path: Path) -> None:
+    (tmp_path / "train_config.json").write_text(FLAT_CONFIG)
+    loaded = TrainConfig.load(tmp_path)
+    template = [[0.38, 0.49], [0.62, 0.49], [0.5, 0.67]]
+    expected = tiny_config(
+        attribute="smiling", variant="residual", lambda_rec_id=10.0, steps=2, precision="fp32",
+        face_template=template, data="faces", data_format="folder", datasets=("CelebA",),
+    )  # fmt: skip
+    assert loaded == expected and loaded.model.face_template == template
+    assert loaded.settings() == json.loads(FLAT_CONFIG) | {"datasets": ("CelebA",)}
+    # saved again, it is nested, and reads back the same
+    loaded.save(tmp_path)
+    assert "model" in json.loads((tmp_path / "train_config.json").read_text())
+    assert TrainConfig.load(tmp_path) == loaded
+    assert TrainConfig.for_resume(tmp_path, steps=3).steps == 3
+    with pytest.raises(TrainingError, match="given 32"):
+        TrainConfig.for_resume(tmp_path, image_size=32)
+
+
+def test_a_checkpoint_with_a_flat_config_resumes(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(8, 16)
+    trainer = Trainer(tiny_config(steps=1), data, tmp_path / "run", quiet=True)
+    path = trainer.fit(export=False).checkpoint
+    assert path is not None
+    state = torch.load(path, weights_only=True)
+    state["train_config"] = {**tiny_config(steps=1).settings(), "datasets": []}  # as 0.1.0 did
+    state["version"] = 1
+    torch.save(state, path)
+    again = Trainer(tiny_config(steps=2), data, tmp_path / "run", quiet=True)
+    again.load_checkpoint(path)
+    assert again.step == 1
+    other = Trainer(tiny_config(steps=2, base_channels=8), data, tmp_path / "other", quiet=True)
+    with pytest.raises(TrainingError, match=r"base_channels=4 \(now 8\)"):
+        other.load_checkpoint(path)
 
 
 @pytest.mark.parametrize(
@@ -613,6 +682,22 @@ TINY_CLI = ["--image-size", "16", "--base-channels", "4", "--residual-blocks", "
             "--disc-layers", "2", "--batch-size", "4", "--quiet"]  # fmt: skip
 
 
+def test_the_defaults_train_help_shows_are_train_configs() -> None:
+    # --help cannot import torch, so the command line spells its defaults out; only the options
+    # given reach TrainConfig, so these are for show, and must show TrainConfig's own
+    import typer.main
+
+    from sagan_edit.cli.train import config_fields
+
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    defaults = PAPER_PRESET.settings()
+    shown = [(param.name, param.default) for param in command.params if param.default is not None]
+    assert len(shown) > 20
+    for name, default in shown:
+        for setting in config_fields(name or ""):
+            assert default == defaults[setting], (name, setting)
+
+
 def test_cli_train_then_resume(tmp_path: Path) -> None:
     data = write_folder_dataset(tmp_path / "faces")
     out = tmp_path / "run"
@@ -633,7 +718,7 @@ def test_cli_train_then_resume(tmp_path: Path) -> None:
     assert resumed.exit_code == 0, resumed.output
     saved = json.loads((out / "train_config.json").read_text())
     assert saved["lambda_rec_id"] == 10 and saved["lambda_rec_dual"] == 20  # given vs kept
-    assert saved["image_size"] == 16
+    assert saved["model"]["image_size"] == 16
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").open()]
     assert steps[-1] == 3
     assert SaGAN.from_pretrained(out / "model").config.extra["training"]["generator steps"] == 3
@@ -647,7 +732,7 @@ def test_cli_preset_gives_the_settings_not_typed(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "train_config.json").read_text())
     assert saved["lambda_rec_id"] == 10 and saved["positive_fraction"] == 0.5  # from the preset
-    assert saved["image_size"] == 16 and saved["steps"] == 1  # typed beside it
+    assert saved["model"]["image_size"] == 16 and saved["steps"] == 1  # typed beside it
     assert saved["precision"] == "auto"  # TrainConfig's default, not restated by the CLI
     other = ["train", "--data", str(data), "--attr", "eyeglasses", "--out", str(tmp_path / "b")]
     bad = CliRunner().invoke(app, [*other, "--preset", "gpu"])

@@ -1,7 +1,8 @@
 """sagan-edit: face attribute editing with spatial attention (SaGAN, Zhang et al., ECCV 2018).
 
-The names below are imported on first use (PEP 562), so ``import sagan_edit`` stays cheap: the
+The public names are imported on first use (PEP 562), so ``import sagan_edit`` stays cheap: the
 command line's ``--help`` does not load torch. ``from sagan_edit import SaGAN`` works as usual.
+Only the exceptions are here at once: their module, `sagan_edit.errors`, imports nothing.
 """
 
 from __future__ import annotations
@@ -9,50 +10,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import errors
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .attributes import CELEBA_ATTRIBUTES, PAPER_ATTRIBUTES
     from .classifier import AttributeClassifier
     from .config import SaGANConfig
-    from .errors import (
-        AlignmentUnavailableError,
-        DatasetError,
-        EvaluationError,
-        ImageLoadError,
-        InvalidArgumentError,
-        InvalidBoxError,
-        InvalidWeightsError,
-        NoFaceFoundError,
-        NonFiniteLossError,
-        SaGANError,
-        TrainingError,
-        UnknownAttributeError,
-        WeightsNotFoundError,
-    )
+    from .errors import *  # noqa: F403 - the exceptions, re-exported below
     from .hub import PRETRAINED, list_models
     from .model import EditResult, SaGAN
     from .networks import Discriminator, Generator
 
-#: Each public name and the submodule it comes from.
+#: Every exception of `sagan_edit.errors`, re-exported as they are (that module imports nothing).
+_ERRORS = tuple(name for name in errors.__all__ if isinstance(getattr(errors, name), type))
+globals().update((name, getattr(errors, name)) for name in _ERRORS)
+
+#: Each other public name and the submodule it comes from.
 _EXPORTS: dict[str, str] = {
     "CELEBA_ATTRIBUTES": "attributes",
     "PAPER_ATTRIBUTES": "attributes",
     "AttributeClassifier": "classifier",
     "SaGANConfig": "config",
-    "AlignmentUnavailableError": "errors",
-    "DatasetError": "errors",
-    "EvaluationError": "errors",
-    "NonFiniteLossError": "errors",
-    "TrainingError": "errors",
-    "ImageLoadError": "errors",
-    "InvalidArgumentError": "errors",
-    "InvalidBoxError": "errors",
-    "InvalidWeightsError": "errors",
-    "NoFaceFoundError": "errors",
-    "SaGANError": "errors",
-    "UnknownAttributeError": "errors",
-    "WeightsNotFoundError": "errors",
     "PRETRAINED": "hub",
     "list_models": "hub",
     "EditResult": "model",
@@ -63,30 +43,18 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
-    "AlignmentUnavailableError",
-    "AttributeClassifier",
-    "DatasetError",
-    "EvaluationError",
     "PAPER_ATTRIBUTES",
     "PRETRAINED",
+    "AttributeClassifier",
     "Discriminator",
     "EditResult",
     "Generator",
-    "ImageLoadError",
-    "InvalidArgumentError",
-    "InvalidBoxError",
-    "InvalidWeightsError",
-    "NoFaceFoundError",
-    "NonFiniteLossError",
     "SaGAN",
     "SaGANConfig",
-    "SaGANError",
-    "TrainingError",
-    "UnknownAttributeError",
-    "WeightsNotFoundError",
     "__version__",
     "list_models",
 ]
+__all__ += _ERRORS
 
 
 def __getattr__(name: str) -> Any:

@@ -4,10 +4,13 @@ Edits are scored the way the face-editing literature scores them (AttGAN, STGAN)
 independent classifier, trained on real faces, says whether an edited face has the attribute.
 Its architecture is theirs at a smaller width, five conv blocks and two fully connected layers:
 
-    layer   for ``image_size=128``
-    L1-L5   Conv(K4, S2, P1), BatchNorm, LeakyReLU(0.2): 3 -> 16 -> 32 -> 64 -> 128 -> 256
-    L6      Linear(256 * 4 * 4, 512), BatchNorm, LeakyReLU(0.2)   (`AttributeClassifier.features`)
+    layer   for image_size=128
+    L1-L5   Conv(K4, S2, P1), BatchNorm, LeakyReLU(0.2)
+            channels 3 -> 16 -> 32 -> 64 -> 128 -> 256
+    L6      Linear(256 * 4 * 4, 512), BatchNorm, LeakyReLU(0.2): the features
     L7      Linear(512, 40): one logit per attribute
+
+(`AttributeClassifier.features` returns L6's output.)
 
 A project model ships with the package (``AttributeClassifier.from_pretrained()``), trained by
 `train_classifier` on CelebA-HQ's train split (images 1-27000); its per-attribute accuracy on
@@ -88,10 +91,16 @@ class ClassifierConfig(JsonConfig):
 class AttributeClassifier(nn.Module):
     """Predicts the probability of each face attribute (module docstring: architecture).
 
-    Example:
-        >>> judge = AttributeClassifier.from_pretrained()              # the shipped model
-        >>> judge.predict("face.jpg")["Eyeglasses"]                    # doctest: +SKIP
-        0.998
+    Examples:
+        Judge a face with the classifier that ships with the package:
+
+        ```python
+        from sagan_edit import AttributeClassifier
+
+        judge = AttributeClassifier.from_pretrained()
+        probabilities = judge.predict("face.jpg")  # {attribute: probability}
+        print(probabilities["Eyeglasses"])
+        ```
     """
 
     def __init__(self, config: ClassifierConfig | None = None) -> None:

@@ -81,29 +81,58 @@ class JsonConfig:
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``config.json`` into ``folder`` atomically and return its path."""
-        path = Path(folder) / CONFIG_NAME
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
-        atomic_write_bytes(path, text.encode("utf-8"))
-        return path
+        return write_json(Path(folder) / CONFIG_NAME, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:
         """Read a ``config.json`` file (or the one inside a folder)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / CONFIG_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InvalidWeightsError(f"{path} is missing") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidWeightsError(f"{path} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidWeightsError(f"{path} does not hold a JSON object")
+        path, data = read_json_object(path, CONFIG_NAME, InvalidWeightsError)
         try:
             return cls.from_dict(data)
         except InvalidWeightsError as exc:
             raise InvalidWeightsError(f"{path}: {exc}") from None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` to ``path`` as indented JSON, atomically, and return ``path``."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    return path
+
+
+def read_json_object(
+    path: str | os.PathLike[str], name: str, error: type[Exception], hint: str = ""
+) -> tuple[Path, dict[str, Any]]:
+    """Read the JSON object in the file ``path``, or in the file ``name`` of the folder ``path``.
+
+    Args:
+        path: The file, or the folder that holds it.
+        name: The file's name in a folder.
+        error: The exception raised when the file cannot be used.
+        hint: Appended to the message of a missing file, e.g. ``" (not a training run?)"``.
+
+    Returns:
+        The file read and the object it holds.
+
+    Raises:
+        error: One line: there is no such file, or it cannot be read, is not valid JSON or holds
+            no JSON object.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: no such file{hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise error(f"{path} does not hold a JSON object")
+    return path, data
 
 
 def _is_int(value: object) -> bool:

@@ -263,10 +263,29 @@ def _box_text(box: Sequence[float] | None) -> str:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _psnr(squared_error_sum: float, count: int) -> float | None:
-    if count == 0 or squared_error_sum == 0:
-        return None
-    return 10 * math.log10(255.0**2 / (squared_error_sum / count))
+@dataclass
+class _ChangeSums:
+    """Sums of a per-pixel change in 8-bit levels, for its mean and its PSNR."""
+
+    abs: float = 0.0
+    sq: float = 0.0
+    px: int = 0
+
+    def add(self, change: Tensor) -> None:
+        """Add the absolute changes ``change`` (any shape)."""
+        self.abs += float(change.sum())
+        self.sq += float((change**2).sum())
+        self.px += change.numel()
+
+    def mean(self) -> float | None:
+        """The mean change (None over no pixels)."""
+        return self.abs / self.px if self.px else None
+
+    def psnr(self) -> float | None:
+        """The PSNR in dB (None over no pixels, or no change)."""
+        if self.px == 0 or self.sq == 0:
+            return None
+        return 10 * math.log10(255.0**2 / (self.sq / self.px))
 
 
 def _to_levels(images: Tensor) -> Tensor:
@@ -311,12 +330,9 @@ class _DirectionTotals:
     kept_count: int = 0
     flips: Tensor = field(init=False)
     """Per judge column, the edits whose predicted value flipped."""
-    abs: float = 0.0
-    sq: float = 0.0
-    px: int = 0
-    abs_out: float = 0.0
-    sq_out: float = 0.0
-    px_out: int = 0
+    change: _ChangeSums = field(default_factory=_ChangeSums)
+    change_out: _ChangeSums = field(default_factory=_ChangeSums)
+    """The change outside the attribute's box."""
     mask: float = 0.0
     mask_half: float = 0.0
     mask_in: float = 0.0
@@ -345,14 +361,9 @@ class _DirectionTotals:
         self.kept_count += flipped.numel()
         self.flips[self.others] += flipped.float().sum(0).cpu()
         d = batch.diff[rows]
-        self.abs += float(d.sum())
-        self.sq += float((d**2).sum())
-        self.px += d.numel()
+        self.change.add(d)
         if self.outside is not None:
-            d_out = d[:, :, self.outside]
-            self.abs_out += float(d_out.sum())
-            self.sq_out += float((d_out**2).sum())
-            self.px_out += d_out.numel()
+            self.change_out.add(d[:, :, self.outside])
         m = batch.mask[rows].float()
         self.mask += float(m.sum())
         self.mask_half += float((m > 0.5).sum())
@@ -369,16 +380,16 @@ class _DirectionTotals:
             editing_accuracy=self.success / self.n,
             judge_accuracy_on_inputs=self.judge / self.n,
             attribute_preservation=self.kept / self.kept_count if self.kept_count else None,
-            mean_abs_change=self.abs / self.px,
-            psnr=_psnr(self.sq, self.px),
-            mean_abs_change_outside=self.abs_out / self.px_out if self.px_out else None,
-            psnr_outside=_psnr(self.sq_out, self.px_out) if self.px_out else None,
+            mean_abs_change=self.change.mean(),
+            psnr=self.change.psnr(),
+            mean_abs_change_outside=self.change_out.mean(),
+            psnr_outside=self.change_out.psnr(),
         )
         if attention:
             metrics.mask_mean = self.mask / self.mask_px
             metrics.mask_area_above_half = self.mask_half / self.mask_px
             metrics.mask_mass_inside_box = (
-                self.mask_in / self.mask if self.mask > 0 and self.px_out else None
+                self.mask_in / self.mask if self.mask > 0 and self.change_out.px else None
             )
         return metrics
 
@@ -390,11 +401,10 @@ class _SetTotals:
         self.inception = inception
         self.real_feats, self.edit_feats = FrechetStats(), FrechetStats()
         self.real_incep, self.edit_incep = FrechetStats(), FrechetStats()
-        self.recon_sq, self.recon_px = 0.0, 0
+        self.reconstruction = _ChangeSums()
 
     def add_reconstruction(self, recon8: Tensor, inputs8: Tensor) -> None:
-        self.recon_sq += float(((recon8 - inputs8) ** 2).sum())
-        self.recon_px += recon8.numel()
+        self.reconstruction.add((recon8 - inputs8).abs())
 
     def add_features(self, feats_in: Tensor, feats_out: Tensor) -> None:
         self.real_feats.update(feats_in)
@@ -409,13 +419,12 @@ class _SetTotals:
     def finish(self, total: int) -> dict[str, float | None]:
         """Return the report's set-wide figures for a set of ``total`` images."""
         fcd = self.real_feats.distance(self.edit_feats) if total > 1 else None
-        fid = None
-        if self.inception is not None and total > 1:
-            fid = self.real_incep.distance(self.edit_incep)
+        with_fid = self.inception is not None and total > 1
+        fid = self.real_incep.distance(self.edit_incep) if with_fid else None
         return {
             "frechet_classifier_distance": fcd,
             "fid": fid,
-            "reconstruction_psnr": _psnr(self.recon_sq, self.recon_px),
+            "reconstruction_psnr": self.reconstruction.psnr(),
         }
 
 
@@ -479,13 +488,9 @@ def _edit_and_judge(
     whole_set.add_features(feats_in, feats_out)
     whole_set.add_inception(inputs8, edits8)
     batch = _BatchResults(
-        labels=labels,
-        target=target,
-        p_in=p_in,
-        p_out=p_out,
-        diff=(edits8 - inputs8).abs(),
-        mask=out.mask,
-    )
+        labels=labels, target=target, p_in=p_in, p_out=p_out,
+        diff=(edits8 - inputs8).abs(), mask=out.mask,
+    )  # fmt: skip
     return batch, inputs8, edits8
 
 

@@ -19,10 +19,13 @@ never reduces or accumulates a loss in low precision.
 The whole objectives, with their weights (``lambda_gp`` etc.), are `discriminator_objective` and
 `generator_objective`; with ``c_g`` the real label and ``c = 1 - c_g`` the edit target::
 
-    L_D = -E[D_src(I)] + E[D_src(G(I, c))] + lambda_gp * GP + lambda_cls * BCE(D_cls(I), c_g)
+    L_D = -E[D_src(I)] + E[D_src(G(I, c))]
+          + lambda_gp * GP + lambda_cls * BCE(D_cls(I), c_g)
     L_G = -E[D_src(G(I, c))] + lambda_cls * BCE(D_cls(G(I, c)), c)
-          + lambda_1 * |I - G(G(I, c), c_g)|_1 + lambda_2 * |I - G(I, c_g)|_1
-          [+ lambda_sparsity * |r|_1 for the residual variant, r the residual of G(I, c)]
+          + lambda_1 * |I - G(G(I, c), c_g)|_1
+          + lambda_2 * |I - G(I, c_g)|_1
+          [+ lambda_sparsity * |r|_1 for the residual variant,
+           r the residual of G(I, c)]
 
 that is Eqs. (3) and (11) with WGAN-GP's adversarial terms (Eqs. 12, 13) in place of Eqs. (1)
 and (8), the attribute terms (Eqs. 2, 9) and the reconstruction terms (Eq. 10).

@@ -39,6 +39,7 @@ from .imaging import (
     SourceImage,
     check_box,
     face_box,
+    load_image,
     load_images,
     looks_like_crop,
     paste_box,
@@ -48,6 +49,7 @@ from .imaging import (
 from .inference import GeneratorRunner, InferenceSettings, choose_settings
 from .model_card import render_model_card
 from .networks import Generator, GeneratorOutput
+from .toggle import ToggleDecision, is_toggle
 from .validation import (
     check_align,
     check_batch_size,
@@ -73,6 +75,8 @@ class EditResult:
     """The faces the detector found (those edited, when ``aligned``), left to right."""
     aligned: bool = False
     """Whether the faces were aligned and pasted back (else a box or the centred square)."""
+    decisions: list[ToggleDecision] = field(default_factory=list)
+    """With ``value="toggle"``: what the attribute classifier decided, face by face."""
 
 
 @dataclass
@@ -82,6 +86,72 @@ class _EditPlan:
     placements: list[Box | FaceAlignment]
     faces: list[Face] = field(default_factory=list)
     aligned: bool = False
+
+
+@dataclass
+class PreparedImage:
+    """One image made ready for the generator (`SaGAN.prepare`): its faces cut out, not edited.
+
+    `SaGAN.edit` is `SaGAN.prepare`, then `SaGAN.generate` on batches of ``crops`` (from one
+    image or several), then `paste` for each face and `result`; the command line runs the same
+    steps to batch the faces of many files.
+    """
+
+    source: SourceImage
+    """The decoded input."""
+    placements: list[Box | FaceAlignment]
+    """Where each face lies: a square box, or the warp of an aligned face."""
+    crops: list[torch.Tensor]
+    """The generator's input for each face, (3, S, S) in [-1, 1], in the order of ``placements``."""
+    faces: list[Face] = field(default_factory=list)
+    """The faces the detector found (those to edit, when ``aligned``), left to right."""
+    aligned: bool = False
+    """Whether the faces are aligned and pasted back through their warp."""
+    pixels: np.ndarray = field(init=False, repr=False)
+    """The (H, W, 3) uint8 output being built: the input, then each face pasted in."""
+    mask: np.ndarray = field(init=False, repr=False)
+    """The (H, W) uint8 mask being built."""
+
+    def __post_init__(self) -> None:
+        self.pixels = self.source.rgb.copy()
+        self.mask = np.zeros(self.source.rgb.shape[:2], np.uint8)
+
+    def paste(
+        self, index: int, amn_image: torch.Tensor, mask: torch.Tensor, strength: float = 1.0
+    ) -> None:
+        """Paste face ``index``'s generator output (AMN's image, the mask) back at full size."""
+        place = self.placements[index]
+        if isinstance(place, FaceAlignment):
+            place.paste(self.pixels, self.mask, amn_image, mask, strength)
+        else:
+            paste_box(self.pixels, self.mask, place, amn_image, mask, strength)
+
+    def result(self) -> EditResult:
+        """The edited image and its mask, once every face is pasted back."""
+        return EditResult(
+            to_output(self.source, self.pixels),
+            Image.fromarray(self.mask, "L"),
+            self.source.name,
+            faces=self.faces,
+            aligned=self.aligned,
+        )
+
+
+def check_where(
+    box: object, align: object, faces: object, min_face_size: object, detector: object
+) -> tuple[Box | None, bool | None, list[int] | None, int]:
+    """Check `SaGAN.edit`'s arguments that say where to edit; return them normalised.
+
+    Raises:
+        InvalidBoxError: ``box`` is not 4 integers forming a square.
+        ValueError: another argument has the wrong type or value, or ``box`` with ``align=True``.
+    """
+    region, how, wanted = check_box(box), check_align(align), check_faces(faces)
+    min_face_size = check_min_face_size(min_face_size)
+    check_detector(detector)
+    if region is not None and how:
+        raise ValueError("pass either box= (a given face region) or align=True, not both")
+    return region, how, wanted, min_face_size
 
 
 def select_device(device: str | torch.device = "auto") -> torch.device:
@@ -112,9 +182,16 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
 class SaGAN(nn.Module):
     """A SaGAN face-attribute editor for one attribute: a `Generator` plus its `SaGANConfig`.
 
-    Example:
-        >>> model = SaGAN.from_pretrained("eyeglasses")          # doctest: +SKIP
-        >>> model.edit("face.jpg", value=True).image.save("out.png")  # doctest: +SKIP
+    Examples:
+        Load the model embedded for eyeglasses (offline) and add eyeglasses to a photo:
+
+        ```python
+        from sagan_edit import SaGAN
+
+        model = SaGAN.from_pretrained("eyeglasses")
+        result = model.edit("examples/astronaut.png", value=True)
+        result.image.save("astronaut_eyeglasses.png")
+        ```
     """
 
     def __init__(self, config: SaGANConfig) -> None:
@@ -194,7 +271,9 @@ class SaGAN(nn.Module):
         Args:
             image: a path, encoded bytes, PIL image, HxWx3 uint8 array or float tensor (3, H, W) in
                 [0, 1]; or a list of these, or an (N, 3, H, W) tensor, for a batch.
-            value: target attribute value: True/1/"add" adds it, False/0/"remove" removes it.
+            value: target attribute value: True/1/"add" adds it, False/0/"remove" removes it;
+                "toggle" lets the shipped attribute classifier decide face by face (adds it
+                where it is not found, removes it where it is; ``result.decisions`` says which).
             strength: in [0, 1], scales the attention mask: 0 returns the input unchanged, 1 applies
                 the model's full edit.
             box: the square face region ``(left, top, right, bottom)`` to edit, framed like the
@@ -230,41 +309,29 @@ class SaGAN(nn.Module):
             InvalidBoxError: ``box`` is not 4 integers forming a square inside the image.
             ValueError: another argument has the wrong type or value (the message names it).
         """
+        if is_toggle(value):  # the classifier decides per face: the editor's path
+            from .editor import Editor
+
+            return Editor([self]).edit(
+                image, {self.attribute: value}, strength=strength, box=box, align=align,
+                faces=faces, min_face_size=min_face_size, detector=detector,
+                batch_size=batch_size,
+            )  # fmt: skip
         target, strength = parse_value(value), check_strength(strength)
-        region, how, wanted = check_box(box), check_align(align), check_faces(faces)
-        min_face_size, batch_size = check_min_face_size(min_face_size), check_batch_size(batch_size)
-        check_detector(detector)
-        if region is not None and how:
-            raise ValueError("pass either box= (a given face region) or align=True, not both")
+        region, how, wanted, min_face_size = check_where(box, align, faces, min_face_size, detector)
+        batch_size = check_batch_size(batch_size)
         sources, batched = load_images(image)
-        plans = [
-            self._plan(source, region, how, wanted, min_face_size, detector) for source in sources
+        prepared = [
+            self._prepared(s, self._plan(s, region, how, wanted, min_face_size, detector))
+            for s in sources
         ]
-        outputs = [source.rgb.copy() for source in sources]
-        masks = [np.zeros(source.rgb.shape[:2], np.uint8) for source in sources]
-        jobs = [(i, place) for i, plan in enumerate(plans) for place in plan.placements]
-        attribute_value = torch.tensor(target, device=self.device, dtype=self.dtype)
-        for start in range(0, len(jobs), batch_size):
-            chunk = jobs[start : start + batch_size]
-            batch = torch.stack([self._model_input(sources[i], place) for i, place in chunk])
-            batch = batch.to(device=self.device, dtype=self.dtype)
-            output = self._generator_runner()(batch, attribute_value.expand(len(chunk)))
-            for k, (i, place) in enumerate(chunk):
-                amn, mask = output.amn_image[k], output.mask[k]
-                if isinstance(place, FaceAlignment):
-                    place.paste(outputs[i], masks[i], amn, mask, strength)
-                else:
-                    paste_box(outputs[i], masks[i], place, amn, mask, strength)
-        results = [
-            EditResult(
-                to_output(source, outputs[i]),
-                Image.fromarray(masks[i], "L"),
-                source.name,
-                faces=plans[i].faces,
-                aligned=plans[i].aligned,
-            )
-            for i, source in enumerate(sources)
-        ]
+        faces = [(item, k) for item in prepared for k in range(len(item.crops))]
+        for start in range(0, len(faces), batch_size):
+            chunk = faces[start : start + batch_size]
+            output = self._generate([item.crops[k] for item, k in chunk], target)
+            for j, (item, k) in enumerate(chunk):
+                item.paste(k, output.amn_image[j], output.mask[j], strength)
+        results = [item.result() for item in prepared]
         return results if batched else results[0]
 
     def _plan(
@@ -330,6 +397,62 @@ class SaGAN(nn.Module):
         if isinstance(place, FaceAlignment):
             return place.crop(source.rgb)
         return to_model_input(source, self.config.image_size, place)
+
+    def prepare(
+        self,
+        image: ImageInput | SourceImage,
+        *,
+        box: Sequence[int] | None = None,
+        align: bool | None = None,
+        faces: Sequence[int] | None = None,
+        min_face_size: int = 80,
+        detector: FaceDetector | None = None,
+    ) -> PreparedImage:
+        """Decode one image, find and align its faces as `edit` does, and cut out their crops.
+
+        The arguments are `edit`'s; so are the errors (`NoFaceFoundError`, `ImageLoadError`...).
+        """
+        region, how, wanted, min_face_size = check_where(box, align, faces, min_face_size, detector)
+        if isinstance(image, SourceImage):
+            source = image
+        else:
+            sources = load_image(image)
+            if len(sources) != 1:
+                raise ValueError(f"prepare takes one image, got a batch of {len(sources)}")
+            source = sources[0]
+        return self._prepared(
+            source, self._plan(source, region, how, wanted, min_face_size, detector)
+        )
+
+    def _prepared(self, source: SourceImage, plan: _EditPlan) -> PreparedImage:
+        crops = [self._model_input(source, place) for place in plan.placements]
+        return PreparedImage(source, plan.placements, crops, plan.faces, plan.aligned)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        crops: Sequence[torch.Tensor],
+        value: bool | int | float | str = True,
+        *,
+        batch_invariant: bool = False,
+    ) -> GeneratorOutput:
+        """Run the generator as `edit` does on face crops (`PreparedImage.crops`) in one batch.
+
+        With ``batch_invariant=True``, in float32 on a CPU, each crop gets bit-for-bit what a
+        batch of one gives it (slower at 64x64; `sagan_edit.inference`). Returns float32
+        outputs on the CPU, one row per crop, ready for `PreparedImage.paste`.
+        """
+        return self._generate(crops, parse_value(value), batch_invariant)
+
+    def _generate(
+        self, crops: Sequence[torch.Tensor], target: float, batch_invariant: bool = False
+    ) -> GeneratorOutput:
+        batch = torch.stack(list(crops)).to(device=self.device, dtype=self.dtype)
+        attribute = torch.tensor(target, device=self.device, dtype=self.dtype)
+        output = self._generator_runner()(
+            batch, attribute.expand(len(batch)), batch_invariant=batch_invariant
+        )
+        return GeneratorOutput(*(None if t is None else t.cpu() for t in output))
 
     # ------------------------------------------------------------------ saving and loading
 

@@ -189,7 +189,7 @@ def training_summary(
     """Return the ``config.extra`` of a trained model: what its training run actually did.
 
     Args:
-        settings: The run's settings, as `sagan_edit.train.TrainConfig.to_dict` gives them.
+        settings: The run's settings by flat name (`sagan_edit.train.TrainConfig.settings`).
         steps: Generator steps done.
         images: Training images.
         data: Where they came from (a path or a name).

@@ -3,7 +3,7 @@
 Generator (Table 1), for ``base_channels=32`` and a 128x128 input:
 
     layer  AMN (attribute manipulation network)      SAN (spatial attention network)
-    L1     Conv(I4, O32, K7, P3, S1), IN, ReLU        Conv(I3, O32, K7, P3, S1), IN, ReLU
+    L1     Conv(I4, O32, K7, P3, S1), IN, ReLU        same, but I3 (the image alone)
     L2     Conv(I32, O64, K4, P1, S2), IN, ReLU       same
     L3     Conv(I64, O128, K4, P1, S2), IN, ReLU      same
     L4     Conv(I128, O256, K4, P1, S2), IN, ReLU     same
@@ -11,7 +11,7 @@ Generator (Table 1), for ``base_channels=32`` and a 128x128 input:
     L9     Deconv(I256, O128, K4, P1, S2), IN, ReLU   same
     L10    Deconv(I128, O64, K4, P1, S2), IN, ReLU    same
     L11    Deconv(I64, O32, K4, P1, S2), IN, ReLU     same
-    L12    Conv(I32, O3, K7, P3, S1), Tanh            Conv(I32, O1, K7, P3, S1), Sigmoid
+    L12    Conv(I32, O3, K7, P3, S1), Tanh            same, but O1 and Sigmoid
 
     output  I_hat = I_a * b + I * (1 - b)             (Eq. 7)
 

@@ -53,6 +53,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ._common import STDIO
+from .demo import demo_command
 from .download import download_command
 from .edit import edit_command
 from .eval import eval_command
@@ -140,6 +141,7 @@ app.command("download")(download_command)
 app.command("models")(models_command)
 app.command("train")(train_command)
 app.command("eval")(eval_command)
+app.command("demo")(demo_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

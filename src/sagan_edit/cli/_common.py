@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -35,6 +36,24 @@ DATA_FORMATS: tuple[str, ...] = ("celeba", "celebahq", "folder", "packed")
 def choices_metavar(choices: Sequence[str]) -> str:
     """The value placeholder of an option that takes one of ``choices``: ``[a|b|c]``."""
     return f"[{'|'.join(choices)}]"
+
+
+#: ``--device``, for the commands that run a model (checked by `check_device`).
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device", metavar="DEVICE", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1..."
+    ),
+]
+#: ``--data-format``, for the commands that read a data set (checked by `check_data`).
+DataFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data-format",
+        metavar=choices_metavar(DATA_FORMATS),
+        help="Layout of --data (default: recognised from it).",
+    ),
+]
 
 
 # --------------------------------------------------------------------------- output and errors
@@ -111,14 +130,20 @@ def check_device(device: str) -> str:
     return device
 
 
-def check_data_format(data_format: str | None) -> None:
-    """Validate a ``--data-format`` value (usage error, exit 2, when unknown)."""
+def check_data(data: str | os.PathLike[str] | None, data_format: str | None) -> None:
+    """Validate ``--data-format`` (a known layout) and ``--data`` (there, when given).
+
+    Raises:
+        typer.BadParameter: A usage error (exit status 2) naming the option.
+    """
     from ..data import FORMATS
 
     if data_format is not None and data_format not in FORMATS:
         raise typer.BadParameter(
             f"{data_format!r} is not one of {', '.join(FORMATS)}", param_hint="'--data-format'"
         )
+    if data is not None and not os.path.exists(data):
+        raise typer.BadParameter(f"{os.fspath(data)!r} does not exist", param_hint="'--data'")
 
 
 # --------------------------------------------------------------------------- weights

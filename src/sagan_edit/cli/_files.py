@@ -164,6 +164,7 @@ def _output_problem(
 
 
 def read_input(job: Job) -> str | bytes | None:
+    """What to decode for ``job``: its file's path, or the bytes read from stdin."""
     if job.source is not None:
         return str(job.source)
     return sys.stdin.buffer.read()

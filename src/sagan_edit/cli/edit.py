@@ -1,16 +1,22 @@
 """``sagan-edit edit``: edit one attribute in photos, folders of photos or stdin.
 
 The command checks the whole command line before any weights load, plans every output (folders
-expanded, names chosen, inputs and existing files protected), then edits a few images at a time
-with `SaGAN.edit` and writes each result atomically. A bad input is one ``error:`` line and is
-skipped; the exit status is then 1.
+expanded, names chosen, inputs and existing files protected), then, file after file, reads the
+image and finds and aligns its faces (`SaGAN.prepare`), runs the generator on batches of
+``--batch-size`` faces gathered across files (`SaGAN.generate`), pastes each face back and writes
+each result atomically as soon as all its faces are done. A bad input is one ``error:`` line and
+is skipped; the exit status is then 1. In float32 on a CPU the outputs are byte for byte those of
+``--batch-size 1`` (`sagan_edit.inference`). ``--verbose`` reports where the time went.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +27,7 @@ from ..errors import AlignmentUnavailableError, ImageLoadError, InvalidBoxError,
 from ._common import (
     ALIASES,
     STDIO,
+    DeviceOption,
     check_device,
     fail,
     load_model,
@@ -33,7 +40,14 @@ from ._files import OUTPUT_FORMATS, Job, plan_jobs, read_input, write_job
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..model import EditResult, SaGAN
+    from ..model import PreparedImage, SaGAN
+
+
+DEFAULT_BATCH_SIZE = 16
+"""Faces per forward pass: the batch of the speed table (`docs/performance.md`)."""
+MAX_WAITING_PIXELS = 50_000_000
+"""Pixels of the images whose faces wait for a forward pass (about four 12-MP photos, 0.5 GB
+with their outputs being built); past this, the faces gathered so far run in a smaller batch."""
 
 
 class EditValue(str, Enum):
@@ -150,23 +164,31 @@ def edit_command(
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Overwrite existing outputs (never an input).")
     ] = False,
-    device: Annotated[
-        str,
-        typer.Option(
-            "--device",
-            metavar="DEVICE",
-            help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1...",
-        ),
-    ] = "auto",
+    device: DeviceOption = "auto",
     revision: Annotated[
         str | None,
         typer.Option("--revision", metavar="REV", help="Hub branch, tag or commit of the weights."),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", metavar="N", min=1, help="Images per forward pass.")
-    ] = 4,
+        int,
+        typer.Option(
+            "--batch-size",
+            metavar="N",
+            min=1,
+            help="Faces per forward pass, gathered across files.",
+        ),
+    ] = DEFAULT_BATCH_SIZE,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print errors only: no progress bar or file list.")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also print where the time went: start-up, imports, model load, read, "
+            "detect/align, edit, paste-back, write.",
+        ),
     ] = False,
 ) -> None:
     """Edit an attribute in face photos (the default command).
@@ -184,23 +206,31 @@ def edit_command(
       sagan-edit photos/ --attr eyeglasses --out-dir edited/ --save-mask
       cat photo.jpg | sagan-edit - --attr eyeglasses > edited.png
     """
-    from ..attributes import attribute_slug
+    timings = _Timings()
+    with timings.stage("imports"):  # and the checks: torch loads with the device check
+        from ..attributes import attribute_slug
 
-    name = _check_edit_options(inputs, attr, weights, output, out_dir, save_mask)
-    if box is not None and align:
-        raise typer.BadParameter(
-            "--box gives the face region; it excludes --align", param_hint="'--box'"
-        )
-    edit_options: dict[str, Any] = {
-        "strength": strength, "box": _parse_box(box), "align": align, "faces": face or None,
-        "min_face_size": min_face_size,
-    }  # fmt: skip
-    check_device(device)
-    model = load_model(name, device=device, revision=revision)
-    slug = attribute_slug(model.attribute)
-    jobs, failures = plan_jobs(
-        inputs, slug, value is EditValue.remove, output, out_dir, save_mask, force
-    )
+        name = _check_edit_options(inputs, attr, weights, output, out_dir, save_mask)
+        if box is not None and align:
+            raise typer.BadParameter(
+                "--box gives the face region; it excludes --align", param_hint="'--box'"
+            )
+        if verbose and quiet:
+            raise typer.BadParameter(
+                "--verbose and --quiet exclude each other", param_hint="'--verbose'"
+            )
+        where: dict[str, Any] = {
+            "box": _parse_box(box), "align": align, "faces": face or None,
+            "min_face_size": min_face_size,
+        }  # fmt: skip
+        check_device(device)
+    with timings.stage("model load"):
+        model = load_model(name, device=device, revision=revision)
+    with timings.stage("read"):
+        jobs, failures = plan_jobs(
+            inputs, attribute_slug(model.attribute), value is EditValue.remove, output, out_dir,
+            save_mask, force,
+        )  # fmt: skip
     if not jobs and not failures:
         fail("no images to edit")
     if out_dir is not None and jobs:
@@ -209,7 +239,10 @@ def edit_command(
     console = stderr_console()
     for message in failures:
         print_error(message, console)
-    done = _run_jobs(model, jobs, value.value, edit_options, batch_size, console, quiet)
+    batches = _FaceBatches(model, value.value, strength, batch_size, timings)
+    done = _run_jobs(batches, jobs, where, console, quiet)
+    if verbose:
+        console.print(timings.line(done, batches.faces_edited), markup=False)
     failed = len(failures) + len(jobs) - done
     total = len(failures) + len(jobs)
     if failed:
@@ -327,17 +360,18 @@ def _parse_box(box: str | None) -> tuple[int, int, int, int] | None:
 
 # --------------------------------------------------------------------------- editing
 
+_INPUT_ERRORS = (ImageLoadError, InvalidBoxError, NoFaceFoundError, AlignmentUnavailableError)
+"""Errors that concern one input: reported, and the other inputs go on."""
+
 
 def _run_jobs(
-    model: SaGAN,
+    batches: _FaceBatches,
     jobs: list[Job],
-    value: str,
-    edit_options: dict[str, Any],
-    batch_size: int,
+    where: dict[str, Any],
     console: Console,
     quiet: bool,
 ) -> int:
-    """Edit and write every job, a few images at a time; return how many were written."""
+    """Edit and write every job, faces batched across files; return how many were written."""
     written = 0
     # A bar only helps a person watching; logs get the per-file lines instead.
     progress = progress_bar(
@@ -345,41 +379,161 @@ def _run_jobs(
     )
     with progress:
         task = progress.add_task("editing", total=len(jobs))
-        for start in range(0, len(jobs), batch_size):
-            batch = jobs[start : start + batch_size]
-            for job, result in zip(
-                batch, _edit_batch(model, batch, value, edit_options, console), strict=True
-            ):
-                if result is not None and write_job(job, result, console):
-                    written += 1
-                    if not quiet and job.output is not None:
-                        console.print(f"{job.label} -> {job.output}", markup=False)
+        for job in [*jobs, None]:
+            if job is None:  # the end: the last, partial batch
+                finished = batches.flush()
+            else:
+                image = _prepare(batches.model, job, where, console, batches.timings)
+                if image is None:
+                    progress.advance(task)
+                    continue
+                finished = batches.add(job, image)
+            for item in finished:
+                written += _write(item, console, quiet, batches.timings)
                 progress.advance(task)
     return written
 
 
-_INPUT_ERRORS = (ImageLoadError, InvalidBoxError, NoFaceFoundError, AlignmentUnavailableError)
-"""Errors that concern one input: reported, and the batch goes on."""
+def _prepare(
+    model: SaGAN, job: Job, where: dict[str, Any], console: Console, timings: _Timings
+) -> PreparedImage | None:
+    """Read one input and find and align its faces; report a bad input and return None."""
+    from ..imaging import load_image
+
+    try:
+        with timings.stage("read"):
+            (source,) = load_image(read_input(job))
+        with timings.stage("detect/align"):
+            return model.prepare(source, **where)
+    except _INPUT_ERRORS as exc:
+        print_error(str(exc) if job.source is not None else f"{job.label}: {exc}", console)
+        return None
 
 
-def _edit_batch(
-    model: SaGAN, batch: list[Job], value: str, edit_options: dict[str, Any], console: Console
-) -> list[EditResult | None]:
-    """Edit a batch; when one image in it is unreadable, edit the others one by one."""
-    images: list[Any] = [read_input(job) for job in batch]
-    if len(batch) > 1 and all(image is not None for image in images):
+def _write(item: _Waiting, console: Console, quiet: bool, timings: _Timings) -> bool:
+    """Write one finished image (and its mask), reporting it; return whether it was written."""
+    job = item.job
+    with timings.stage("write"):
+        written = write_job(job, item.image.result(), console)
+    if written and not quiet and job.output is not None:
+        console.print(f"{job.label} -> {job.output}", markup=False)
+    return written
+
+
+@dataclass
+class _Waiting:
+    """An image whose faces are in the queue: its job and how many faces are not pasted yet."""
+
+    job: Job
+    image: PreparedImage
+    left: int
+
+
+class _FaceBatches:
+    """Gathers the faces of successive images into forward passes of ``batch_size`` faces.
+
+    Images come back, in the order they were added, once all their faces are pasted back.
+    """
+
+    def __init__(
+        self, model: SaGAN, value: str, strength: float, batch_size: int, timings: _Timings
+    ) -> None:
+        self.model, self.value, self.strength = model, value, strength
+        self.batch_size, self.timings = batch_size, timings
+        self.waiting: list[_Waiting] = []
+        self.queue: list[tuple[_Waiting, int]] = []
+        self.faces_edited = 0
+
+    def add(self, job: Job, image: PreparedImage) -> list[_Waiting]:
+        """Queue ``image``'s faces; run every full batch; return the images now finished."""
+        item = _Waiting(job, image, len(image.crops))
+        self.waiting.append(item)
+        self.queue += [(item, k) for k in range(item.left)]
+        while len(self.queue) >= self.batch_size:
+            self._run(self.batch_size)
+        if sum(w.image.source.rgb.shape[0] * w.image.source.rgb.shape[1] for w in self.waiting) > (
+            MAX_WAITING_PIXELS
+        ):
+            self._run(len(self.queue))
+        return self._finished()
+
+    def flush(self) -> list[_Waiting]:
+        """Run the faces left in the queue; return the images now finished."""
+        self._run(len(self.queue))
+        return self._finished()
+
+    def _run(self, count: int) -> None:
+        chunk, self.queue = self.queue[:count], self.queue[count:]
+        if not chunk:
+            return
+        with self.timings.stage("edit"):
+            crops = [item.image.crops[k] for item, k in chunk]
+            output = self.model.generate(crops, self.value, batch_invariant=True)
+        with self.timings.stage("paste-back"):
+            for j, (item, k) in enumerate(chunk):
+                item.image.paste(k, output.amn_image[j], output.mask[j], self.strength)
+                item.left -= 1
+        self.faces_edited += len(chunk)
+
+    def _finished(self) -> list[_Waiting]:
+        done = 0
+        while done < len(self.waiting) and self.waiting[done].left == 0:
+            done += 1
+        finished, self.waiting = self.waiting[:done], self.waiting[done:]
+        return finished
+
+
+# --------------------------------------------------------------------------- --verbose
+
+
+STAGES = ("imports", "model load", "read", "detect/align", "edit", "paste-back", "write")
+"""The stages ``--verbose`` times after the start-up, in order; several files add up."""
+
+
+class _Timings:
+    """Seconds spent in each stage of the command, added up over the inputs (``--verbose``)."""
+
+    def __init__(self) -> None:
+        self.entered = time.perf_counter()
+        self.startup = seconds_since_process_start()
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Add the time the block takes to stage ``name``."""
+        start = time.perf_counter()
         try:
-            return list(model.edit(images, value, batch_size=len(batch), **edit_options))
-        except _INPUT_ERRORS:
-            pass  # find out which one below
-    results: list[EditResult | None] = []
-    for job, image in zip(batch, images, strict=True):
-        result = None
-        if image is not None:
-            try:
-                result = model.edit(image, value, **edit_options)  # type: ignore[assignment]
-            except _INPUT_ERRORS as exc:
-                message = str(exc) if job.source is not None else f"{job.label}: {exc}"
-                print_error(message, console)
-        results.append(result)
-    return results
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def line(self, images: int, faces: int) -> str:
+        """One line: ``time: start-up 0.40 s, imports 1.62 s, ... total 2.31 s (1 image...)``."""
+        stages = {"start-up": self.startup, **{s: self.seconds.get(s, 0.0) for s in STAGES}}
+        parts = [f"{name} {_seconds(value)}" for name, value in stages.items()]
+        total = time.perf_counter() - self.entered + (self.startup or 0.0)
+        since = "" if self.startup is not None else " since the command started"
+        return (
+            f"time: {', '.join(parts)}; total {_seconds(total)}{since} "
+            f"({images} image(s) written, {faces} face(s) edited)"
+        )
+
+
+def _seconds(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.3f} s"
+
+
+def seconds_since_process_start() -> float | None:
+    """How long this process has been running, from the kernel's record of its start (Linux).
+
+    Python keeps no timestamp of the interpreter's start; ``/proc/self/stat`` gives the
+    process's start in clock ticks (1/100 s) since boot, on the clock ``CLOCK_BOOTTIME`` reads.
+    None where that is not available (other systems).
+    """
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._common import (
-    DATA_FORMATS,
-    check_data_format,
+    DataFormatOption,
+    DeviceOption,
+    check_data,
     check_device,
     choices_metavar,
     library_errors,
@@ -72,14 +73,7 @@ def eval_command(
         str,
         typer.Option("--split", metavar=choices_metavar(SPLITS), help="Images to evaluate on."),
     ] = "test",
-    data_format: Annotated[
-        str | None,
-        typer.Option(
-            "--data-format",
-            metavar=choices_metavar(DATA_FORMATS),
-            help="Layout of --data (default: recognised from it).",
-        ),
-    ] = None,
+    data_format: DataFormatOption = None,
     classifier: Annotated[
         str | None,
         typer.Option(
@@ -103,10 +97,7 @@ def eval_command(
         int,
         typer.Option("--samples", metavar="N", min=0, help="Rows of the sample grid (0: none)."),
     ] = 8,
-    device: Annotated[
-        str,
-        typer.Option("--device", metavar="DEVICE", help="auto (CUDA, MPS, CPU), cpu, cuda..."),
-    ] = "auto",
+    device: DeviceOption = "auto",
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
@@ -156,13 +147,11 @@ def _check_eval_options(data: Path, out: Path, split: str, data_format: str | No
     """Usage errors (exit 2) found before anything loads."""
     from ..data import SPLITS as LIBRARY_SPLITS
 
-    check_data_format(data_format)
+    check_data(data, data_format)
     if split not in LIBRARY_SPLITS:
         raise typer.BadParameter(
             f"{split!r} is not one of {', '.join(LIBRARY_SPLITS)}", param_hint="'--split'"
         )
-    if not data.exists():
-        raise typer.BadParameter(f"{str(data)!r} does not exist", param_hint="'--data'")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{str(out)!r} is a file, not a folder", param_hint="'--out'")
 

@@ -1,10 +1,12 @@
 """``sagan-edit train``: train a SaGAN model with `sagan_edit.train.run_training`.
 
-The options map onto `sagan_edit.train.TrainConfig`: `config_fields` says which fields each
-option sets, and `settings_from_options` builds the config's keyword arguments from the parsed
-command line. The values themselves are checked by `TrainConfig` (a bad value is a usage error
-naming its option). With ``--resume``, options not given on the command line (`given_options`)
-keep the run's saved values (`keep_saved_settings`).
+The options map onto `sagan_edit.train.TrainConfig` settings: `config_fields` says which
+settings each option sets, and `settings_from_options` builds them from the options given on the
+command line (`given_options`). Only those reach the library: the rest take the ``--preset``'s
+values, or with ``--resume`` the run's saved ones (`TrainConfig.for_resume`). The defaults in
+the signature are what ``--help`` shows (it must not import torch, so it cannot ask the library);
+the tests check they are `TrainConfig`'s. The values themselves are checked by `TrainConfig` (a
+bad value is a usage error naming its option).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._common import (
-    DATA_FORMATS,
-    check_data_format,
+    DataFormatOption,
+    DeviceOption,
+    check_data,
     check_device,
     choices_metavar,
     library_errors,
@@ -43,7 +46,7 @@ PRESETS: tuple[str, ...] = ("paper", "cpu")
 
 #: Options that are not `TrainConfig` settings: where the run goes and how it reports.
 RUN_OPTIONS = frozenset({"out", "resume", "push_to_hub", "quiet", "preset"})
-#: The `TrainConfig` fields an option sets, where they are not the field of its own name.
+#: The `TrainConfig` settings an option sets, where they are not the one of its own name.
 CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
     "attr": ("attribute",),
     "base_channels": ("base_channels", "disc_base_channels"),
@@ -54,14 +57,14 @@ CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def config_fields(option: str) -> tuple[str, ...]:
-    """The `TrainConfig` fields that option ``option`` (a parameter name) sets; () for none."""
+    """The `TrainConfig` settings (flat names) option ``option`` (a parameter name) sets."""
     if option in RUN_OPTIONS:
         return ()
     return CONFIG_FIELDS.get(option, (option,))
 
 
 def settings_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """`TrainConfig` keyword arguments from the command's parsed options (``ctx.params``)."""
+    """`TrainConfig` settings, by flat name, from parsed options (a part of ``ctx.params``)."""
     return {field: value for option, value in options.items() for field in config_fields(option)}
 
 
@@ -192,14 +195,7 @@ def train_command(
             "(default: the data's own).",
         ),
     ] = None,
-    data_format: Annotated[
-        str | None,
-        typer.Option(
-            "--data-format",
-            metavar=choices_metavar(DATA_FORMATS),
-            help="Layout of --data (default: recognised from it).",
-        ),
-    ] = None,
+    data_format: DataFormatOption = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -208,12 +204,7 @@ def train_command(
             "keep that run's values.",
         ),
     ] = False,
-    device: Annotated[
-        str,
-        typer.Option(
-            "--device", metavar="DEVICE", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1..."
-        ),
-    ] = "auto",
+    device: DeviceOption = "auto",
     seed: Annotated[
         int, typer.Option("--seed", metavar="N", help="Seed of weights and data order.")
     ] = 0,
@@ -270,22 +261,21 @@ def train_command(
     'torchrun --nproc-per-node 4 -m sagan_edit' in place of sagan-edit (--batch-size is per
     process).
     """
-    check_data_format(data_format)
     if not resume and (data is None or attr is None):
         raise typer.BadParameter(
             "--data and --attr are required (unless --resume)", param_hint="'--data' / '--attr'"
         )
-    if data is not None and not os.path.exists(data):
-        raise typer.BadParameter(f"{data!r} does not exist", param_hint="'--data'")
+    check_data(data, data_format)
     check_device(device)
+    from ..train import TrainConfig
+
+    given = given_options(ctx)
+    settings = settings_from_options({k: v for k, v in ctx.params.items() if k in given})
     if resume:
-        settings = settings_from_options(ctx.params)
-        keep_saved_settings(ctx, out, settings)
+        config = _resumed_config(ctx, out, settings)
     else:
         _check_new_run(out)
-        given = given_options(ctx)
-        settings = settings_from_options({k: v for k, v in ctx.params.items() if k in given})
-    config = _make_config(ctx, settings, preset=None if resume else preset)
+        config = _make_config(ctx, lambda: TrainConfig.from_preset(preset, **settings))
     console = stderr_console()
     main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: one banner, not one per rank
     if not quiet and main_rank:
@@ -295,27 +285,20 @@ def train_command(
     _run(config, out, resume=resume, push_to_hub=push_to_hub, quiet=quiet, console=console)
 
 
-def keep_saved_settings(ctx: typer.Context, out: Path, settings: dict[str, Any]) -> None:
-    """``--resume``: give options not set on the command line the run's saved values.
+def _resumed_config(ctx: typer.Context, out: Path, settings: dict[str, Any]) -> TrainConfig:
+    """``--resume``: the run's saved settings with ``settings`` (those given) over them.
 
-    A saved ``train_config.json`` that cannot be read (corrupt, not a config) is a one-line
-    error, exit status 1.
+    A saved ``train_config.json`` that cannot be read (corrupt, not a config), or a network
+    setting that differs from the run's, is a one-line error, exit status 1.
     """
     from ..train import CONFIG_NAME, TrainConfig, find_latest_checkpoint
 
     if find_latest_checkpoint(out) is None:
         raise typer.BadParameter(f"{str(out)!r} holds no checkpoint", param_hint="'--resume'")
-    saved_file = out / CONFIG_NAME
-    if not saved_file.is_file():
-        return
+    if not (out / CONFIG_NAME).is_file():
+        return _make_config(ctx, lambda: TrainConfig.from_preset(**settings))
     with library_errors():
-        saved = TrainConfig.load(saved_file).to_dict()
-    given = given_options(ctx)
-    for option in ctx.params:
-        if option not in given:
-            for field in config_fields(option):
-                if field in saved and field in settings:
-                    settings[field] = saved[field]
+        return _make_config(ctx, lambda: TrainConfig.for_resume(out, **settings))
 
 
 def _run_files() -> tuple[str, ...]:
@@ -346,16 +329,10 @@ def _check_new_run(out: Path) -> None:
         )
 
 
-def _make_config(
-    ctx: typer.Context, settings: dict[str, Any], preset: str | None = None
-) -> TrainConfig:
-    """Build the `TrainConfig` (on ``preset``); a refused value is a usage error naming it."""
-    from ..train import TrainConfig
-
+def _make_config(ctx: typer.Context, build: Callable[[], TrainConfig]) -> TrainConfig:
+    """Return ``build()``; a value it refuses is a usage error naming its option."""
     try:
-        if preset is not None:
-            return TrainConfig.from_preset(preset, **settings)
-        return TrainConfig(**settings)
+        return build()
     except ValueError as exc:
         message = one_line(exc)
         raise typer.BadParameter(message, param_hint=_option_named_in(ctx, message)) from None
@@ -402,9 +379,7 @@ def _remove_new_entries(folder: Path, before: set[str] | None) -> None:
 
 def _print_banner(config: TrainConfig, console: Console) -> None:
     """Print every setting of the run on one line (stderr)."""
-    import dataclasses
-
-    shown = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    shown = config.settings()
     console.print(
         "training " + ", ".join(f"{k}={v}" for k, v in shown.items() if v not in (None, ())),
         markup=False,

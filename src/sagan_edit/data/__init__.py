@@ -5,10 +5,6 @@ Every loader returns an `AttributeDataset` for **one** attribute. Item ``i`` is 
 float32 tensor, 1.0 when the face has the attribute. ``dataset.labels`` holds every label as a (N,)
 float tensor (for positive rates), ``dataset.files`` the image names.
 
-    >>> from sagan_edit.data import load_dataset
-    >>> train = load_dataset("data/celebahq128", "eyeglasses", split="train")  # doctest: +SKIP
-    >>> image, label = train[0]; float(train.labels.mean())                     # doctest: +SKIP
-
 Layouts, recognised from the folder by `detect_format` (or named with ``data_format``) and
 described in `sagan_edit.data.layouts`: ``celeba`` (official CelebA, the paper's identity split),
 ``celebahq`` (CelebA-HQ as in CelebAMask-HQ), ``folder`` (your own images and a label CSV) and
@@ -35,6 +31,17 @@ with 2 workers, a third of the ~3,000/s a GPU consumes at the paper preset. A ra
 ``num_workers=0`` over a pack ran 7.8× slower with torch's 2 intra-op threads than with 1 (its
 collate stacks with torch) and 21× slower than ``batch``: in the training process use ``batch``,
 or DataLoader workers.
+
+Examples:
+    Open the training split of a CelebA-HQ folder for eyeglasses:
+
+    ```python
+    from sagan_edit.data import load_dataset
+
+    train = load_dataset("data/celebahq128", "eyeglasses", split="train")
+    image, label = train[0]
+    print(float(train.labels.mean()))  # the share of faces with eyeglasses
+    ```
 """
 
 from __future__ import annotations

@@ -163,25 +163,14 @@ class ImageFileDataset(AttributeDataset):
         files: Sequence[str],
         labels: np.ndarray | torch.Tensor | Sequence[float],
         *,
-        attribute: str,
         image_size: int = 128,
         crop: int | None = None,
-        flip: bool = False,
         on_error: OnError = "raise",
-        split: str = "all",
         data_format: str = "folder",
-        missing: int = 0,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            files,
-            labels,
-            attribute=attribute,
-            image_size=image_size,
-            flip=flip,
-            split=split,
-            data_format=data_format,
-            missing=missing,
-        )
+        """``options``: the rest of `AttributeDataset`'s keywords (``attribute``, ``flip``...)."""
+        super().__init__(files, labels, image_size=image_size, data_format=data_format, **options)
         if on_error not in ("raise", "skip"):
             raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.image_dir = Path(image_dir)
@@ -229,23 +218,10 @@ class PackedDataset(AttributeDataset):
         rows: np.ndarray,
         files: Sequence[str],
         labels: np.ndarray,
-        *,
-        attribute: str,
-        image_size: int,
-        flip: bool = False,
-        split: str = "all",
-        missing: int = 0,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            files,
-            labels,
-            attribute=attribute,
-            image_size=image_size,
-            flip=flip,
-            split=split,
-            data_format="packed",
-            missing=missing,
-        )
+        """``options``: `AttributeDataset`'s keywords (``attribute``, ``image_size``...)."""
+        super().__init__(files, labels, data_format="packed", **options)
         self.pack_dir = Path(pack_dir)
         """The pack's folder."""
         self.rows = np.asarray(rows, dtype=np.int64)

@@ -1,9 +1,5 @@
 """Training SaGAN: the paper's objective (Sections 2-3), checkpoints, logs, samples, DDP, export.
 
-    >>> from sagan_edit.train import TrainConfig, run_training
-    >>> config = TrainConfig.from_preset("cpu", data="data/celebahq128")  # doctest: +SKIP
-    >>> run_training(config, "runs/eyeglasses")                           # doctest: +SKIP
-
 Every name below is importable from ``sagan_edit.train``; the submodules are:
 
 - `sagan_edit.train.config`: `TrainConfig`, the presets, reading a run's saved settings;
@@ -16,10 +12,12 @@ Every name below is importable from ``sagan_edit.train``; the submodules are:
 **Objective** (`sagan_edit.losses.discriminator_objective` and `generator_objective`, weights from
 `TrainConfig`), with ``c_g`` the real label and ``c = 1 - c_g`` the edit target::
 
-    L_D = -E[D_src(I)] + E[D_src(G(I, c))] + lambda_gp * GP + lambda_cls * BCE(D_cls(I), c_g)
+    L_D = -E[D_src(I)] + E[D_src(G(I, c))]
+          + lambda_gp * GP + lambda_cls * BCE(D_cls(I), c_g)
     L_G = -E[D_src(G(I, c))] + lambda_cls * BCE(D_cls(G(I, c)), c)
-          + lambda_rec_dual * |I - G(G(I, c), c_g)|_1 + lambda_rec_id * |I - G(I, c_g)|_1
-          [+ lambda_sparsity * |r|_1 for the residual variant, r the residual of G(I, c)]
+          + lambda_rec_dual * |I - G(G(I, c), c_g)|_1
+          + lambda_rec_id * |I - G(I, c_g)|_1
+          [+ lambda_sparsity * |r|_1: residual variant, r the residual of G(I, c)]
 
 As in yunjey/stargan's solver, an iteration is ``n_critic`` D steps, each on a fresh batch, then
 one G step on the last of them; ``step`` counts G steps. The generator ``variant`` may also be
@@ -57,6 +55,16 @@ backward runs through the plain D module, not the DDP wrapper (DDP does not supp
 followed by ``autograd.grad(create_graph=True)``); its weight gradients reach the same parameters
 in the same ``backward()``, and DDP averages them with the rest. In the G step D's weights are
 frozen and D runs unwrapped too, so DDP only ever sees one backward per forward.
+
+Examples:
+    Train with the ``cpu`` preset on a CelebA-HQ folder, into ``runs/eyeglasses``:
+
+    ```python
+    from sagan_edit.train import TrainConfig, run_training
+
+    config = TrainConfig.from_preset("cpu", data="data/celebahq128")
+    run_training(config, "runs/eyeglasses")
+    ```
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ from ..errors import NonFiniteLossError, TrainingError
 from ..hardware import PRECISIONS
 from .batches import IndexStream
 from .checkpoints import CHECKPOINT_FORMAT, find_latest_checkpoint
-from .config import CONFIG_NAME, MODEL_FIELDS, PAPER_PRESET, PRESETS, TrainConfig
+from .config import CONFIG_NAME, MODEL_FIELDS, MODEL_SETTINGS, PAPER_PRESET, PRESETS, TrainConfig
 from .distributed import DistributedContext, init_distributed
 from .reporting import sample_grid
 from .trainer import Trainer, TrainResult, run_training
@@ -74,6 +82,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CONFIG_NAME",
     "MODEL_FIELDS",
+    "MODEL_SETTINGS",
     "PAPER_PRESET",
     "PRECISIONS",
     "PRESETS",

@@ -10,6 +10,7 @@ stream at its batch count and draws the same batches as an uninterrupted one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 
 import numpy as np
 import torch
@@ -48,6 +49,7 @@ FLIP_STREAM = 1
 BALANCE_STREAM = 2
 
 
+@dataclass(eq=False)
 class IndexStream:
     """An infinite, seeded stream of index batches over a dataset of ``size`` items.
 
@@ -61,39 +63,37 @@ class IndexStream:
     replacement from the positives (else from the negatives), seeded by ``(seed, k)``.
     """
 
-    def __init__(
-        self,
-        size: int,
-        batch_size: int,
-        seed: int,
-        *,
-        start_batch: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        labels: Sequence[float] | np.ndarray | Tensor | None = None,
-        positive_fraction: float | None = None,
-    ) -> None:
-        if size < 1:
+    size: int
+    """Items in the dataset."""
+    batch_size: int
+    """Indices per batch and rank."""
+    seed: int
+    """Seeds the passes' permutations and the balanced draws."""
+    _: KW_ONLY
+    start_batch: int = 0
+    """The first batch `__iter__` yields (a resumed run's count of batches drawn)."""
+    rank: int = 0
+    """This process's rank; it takes the ``rank``-th slice of each global batch."""
+    world_size: int = 1
+    labels: InitVar[Sequence[float] | np.ndarray | Tensor | None] = None
+    """Every item's label (balanced streams only)."""
+    positive_fraction: float | None = None
+    _pools: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None, repr=False)
+    _cached: tuple[int, np.ndarray] | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self, labels: Sequence[float] | np.ndarray | Tensor | None) -> None:
+        if self.size < 1:
             raise ValueError("the dataset is empty")
-        self._pools: tuple[np.ndarray, np.ndarray] | None = None
-        if positive_fraction is not None:
+        if self.positive_fraction is not None:
             if labels is None:
                 raise ValueError("positive_fraction needs the labels")
             positive = np.asarray(labels, dtype=np.float64).reshape(-1) > 0.5
-            if positive.shape != (size,):
-                raise ValueError(f"{size} items but {positive.shape[0]} labels")
+            if positive.shape != (self.size,):
+                raise ValueError(f"{self.size} items but {positive.shape[0]} labels")
             pools = (np.flatnonzero(positive), np.flatnonzero(~positive))
             if len(pools[0]) == 0 or len(pools[1]) == 0:
                 raise ValueError("balanced batches need both positives and negatives")
             self._pools = pools
-        self.positive_fraction = positive_fraction
-        self.size = size
-        self.batch_size = batch_size
-        self.seed = seed
-        self.start_batch = start_batch
-        self.rank = rank
-        self.world_size = world_size
-        self._cached: tuple[int, np.ndarray] | None = None
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if self._cached is None or self._cached[0] != epoch:
@@ -230,7 +230,7 @@ def open_training_data(
     The datasets are loaded without flips (the trainer flips) with `sagan_edit.data.load_dataset`.
 
     Args:
-        config: The run's settings (``data``, ``data_format``, ``attribute``, ``image_size``).
+        config: The run's settings (``data``, ``data_format``, the model's attribute and size).
         samples: Also open the test split, for the sample grids.
 
     Returns:
@@ -244,12 +244,13 @@ def open_training_data(
         raise TrainingError("no training data: pass a dataset or set config.data")
     from ..data import load_dataset
 
-    options = dict(image_size=config.image_size, data_format=config.data_format, flip=False)
-    dataset = load_dataset(config.data, config.attribute, split=config.split, **options)
+    attribute = config.model.attribute
+    options = dict(image_size=config.model.image_size, data_format=config.data_format, flip=False)
+    dataset = load_dataset(config.data, attribute, split=config.split, **options)
     sample_dataset = None
     if samples:
         try:
-            sample_dataset = load_dataset(config.data, config.attribute, "test", **options)
+            sample_dataset = load_dataset(config.data, attribute, "test", **options)
         except SaGANError:
             sample_dataset = None  # no test split: sample training images
     if not config.data_format:

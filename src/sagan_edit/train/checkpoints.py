@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "sagan-edit-checkpoint"
-CHECKPOINT_VERSION = 1
+#: 2: ``train_config`` holds the networks' settings under ``model`` (`TrainConfig.to_dict`);
+#: 1 (still read): flat.
+CHECKPOINT_VERSION = 2
 #: The run folder's subfolder of checkpoints.
 CHECKPOINT_DIR = "checkpoints"
 

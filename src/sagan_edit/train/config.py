@@ -1,36 +1,48 @@
-"""Every setting of a training run: `TrainConfig`, its presets, and reading a run's saved one."""
+"""Every setting of a training run: `TrainConfig`, its presets, and reading a run's saved one.
+
+A `TrainConfig` holds the `SaGANConfig` of the networks it trains (``model``) beside the training
+settings. Network settings may also be given by their flat names (``image_size=64``) to `replace`,
+`from_preset`, `for_resume` and `from_dict`, as the command line and older saved files name them.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..align import LAYOUT_TEMPLATES
-from ..attributes import canonical_attribute
-from ..config import SaGANConfig
-from ..errors import TrainingError
-from ..fileio import atomic_write_bytes
+from ..config import SaGANConfig, read_json_object, write_json
+from ..errors import InvalidWeightsError, TrainingError
 from ..hardware import PRECISIONS
 
-__all__ = ["CONFIG_NAME", "MODEL_FIELDS", "PAPER_PRESET", "PRESETS", "TrainConfig"]
+__all__ = [
+    "CONFIG_NAME",
+    "MODEL_FIELDS",
+    "MODEL_SETTINGS",
+    "PAPER_PRESET",
+    "PRESETS",
+    "TrainConfig",
+]
 
 #: The run folder's copy of the settings (written by `Trainer.fit`, read by `TrainConfig.load`).
 CONFIG_NAME = "train_config.json"
-#: Config fields that fix the networks' shapes: a checkpoint only resumes when they match.
-MODEL_FIELDS = (
-    "attribute",
-    "image_size",
-    "base_channels",
-    "num_residual_blocks",
-    "disc_base_channels",
-    "disc_layers",
-    "variant",
-)
+#: The `SaGANConfig` fields that are training settings too, by the same flat name
+#: (``image_size=64``): all but ``extra``, which the export fills with what the run did.
+MODEL_SETTINGS = tuple(f.name for f in dataclasses.fields(SaGANConfig) if f.name != "extra")
+#: Settings that fix the networks' shapes (the `SaGANConfig` fields but ``face_template`` and
+#: ``extra``): a checkpoint only resumes when they match.
+MODEL_FIELDS = tuple(name for name in MODEL_SETTINGS if name != "face_template")
+#: The attribute of `TrainConfig`'s default model.
+DEFAULT_ATTRIBUTE = "Eyeglasses"
+
+
+def _default_model() -> SaGANConfig:
+    return SaGANConfig(DEFAULT_ATTRIBUTE)
 
 
 @dataclass(frozen=True)
@@ -39,24 +51,14 @@ class TrainConfig:
 
     Serialisable with `to_dict` / `from_dict` (written as ``train_config.json`` in the run folder
     and inside every checkpoint); `load` reads a run's saved settings and `for_resume` merges
-    new ones over them.
+    new ones over them. `settings` gives every setting by its flat name.
     """
 
-    attribute: str = "Eyeglasses"
-    """CelebA attribute to edit, any spelling (stored canonical)."""
-    # model (SaGANConfig)
-    image_size: int = 128
-    """Side of the training images (paper: 128)."""
-    base_channels: int = 32
-    """Generator's first-layer channels (paper: 32)."""
-    num_residual_blocks: int = 4
-    """Residual blocks in AMN and SAN (paper: 4)."""
-    disc_base_channels: int = 32
-    """Discriminator's first-layer channels (paper: 32)."""
-    disc_layers: int = 6
-    """Stride-2 convolutions in D (paper: 6); ``image_size`` must be divisible by 2**this."""
-    variant: str = "attention"
-    """Generator output rule: ``attention`` (SaGAN), or the baselines ``none`` and ``residual``."""
+    model: SaGANConfig = field(default_factory=_default_model)
+    """The networks to train: attribute, sizes, generator variant (`SaGANConfig`; change it with
+    `replace`, like every setting). Its ``face_template`` is the one given for the training crops
+    (None: the measured template of the data's layout, `face_template_for_data`); the exported
+    model's ``extra`` describes the run (`model_config`)."""
     # optimisation: paper, Section 3
     batch_size: int = 16
     """Images per batch and process (paper: 16)."""
@@ -122,10 +124,6 @@ class TrainConfig:
     """Checkpoints kept (older ones are deleted; 0 keeps all)."""
     num_samples: int = 8
     """Fixed images in the sample grids (half with the attribute when labels allow)."""
-    face_template: tuple[tuple[float, float], ...] | None = None
-    """Where the eyes and nose sit in the training crops (`sagan_edit.align`), stored with the
-    exported model. None: measured template of the layout (``celeba``, ``celebahq``), else
-    none stored (models then assume CelebA-HQ's)."""
     # provenance, for the model card
     data: str | None = None
     """Where the training images came from (a path or a name)."""
@@ -141,7 +139,11 @@ class TrainConfig:
     """Text for the model card (default: generated from the run)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attribute", canonical_attribute(self.attribute))
+        if not isinstance(self.model, SaGANConfig):
+            raise TypeError(f"model must be a SaGANConfig, got {type(self.model).__name__}")
+        # a copy (validated again): the caller's SaGANConfig, which is mutable, stays theirs
+        model = dataclasses.replace(self.model, extra=copy.deepcopy(self.model.extra))
+        object.__setattr__(self, "model", model)
         object.__setattr__(self, "datasets", tuple(self.datasets))
         positive_ints = ("batch_size", "n_critic", "log_every")
         for name in positive_ints:
@@ -168,25 +170,41 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.lambda_rec_id_start is not None and not self.lambda_rec_id_start >= 0:
             raise ValueError(f"lambda_rec_id_start must be >= 0, got {self.lambda_rec_id_start}")
-        self.model_config()  # validates the network shape settings
+        self.model_config()  # validates the layout's face template with the network settings
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """Every setting's flat name: the network settings (`MODEL_SETTINGS`), then the others."""
+        return MODEL_SETTINGS + tuple(f.name for f in dataclasses.fields(cls) if f.name != "model")
+
+    def settings(self) -> dict[str, Any]:
+        """Return every setting by its flat name (``attribute``, ``image_size``, ``steps``...)."""
+        return {name: getattr(self.model, name) for name in MODEL_SETTINGS} | {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"
+        }
 
     def model_config(self, extra: dict[str, Any] | None = None) -> SaGANConfig:
-        """Return the `SaGANConfig` of the networks this run trains."""
-        return SaGANConfig(
-            self.attribute,
-            image_size=self.image_size,
-            base_channels=self.base_channels,
-            num_residual_blocks=self.num_residual_blocks,
-            disc_base_channels=self.disc_base_channels,
-            disc_layers=self.disc_layers,
-            variant=self.variant,
+        """Return the `SaGANConfig` the trained model is exported with.
+
+        Args:
+            extra: What the run did (`sagan_edit.model_card.training_summary`), stored in the
+                model's ``extra`` over ``model.extra``.
+
+        Returns:
+            ``model`` with the face template of `face_template_for_data` and ``extra``.
+        """
+        return dataclasses.replace(
+            self.model,
             face_template=self.face_template_for_data(),  # type: ignore[arg-type]
-            extra=dict(extra or {}),
+            extra={**copy.deepcopy(self.model.extra), **(extra or {})},
         )
 
     def face_template_for_data(self) -> Sequence[Sequence[float]] | None:
-        """The exported model's face template: given, or the measured one of a known layout."""
-        return self.face_template or LAYOUT_TEMPLATES.get(self.data_format or "")
+        """The exported model's face template: given, or the measured one of a known layout.
+
+        Other layouts have none, and their models assume CelebA-HQ's.
+        """
+        return self.model.face_template or LAYOUT_TEMPLATES.get(self.data_format or "")
 
     def lambda_rec_id_at(self, step: int) -> float:
         """Return lambda_2 for G step ``step`` (0-based): the warm-up ramp, then the constant."""
@@ -203,46 +221,77 @@ class TrainConfig:
         return max(0.0, min(1.0, (self.steps - step) / decay_steps))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the settings as a JSON-ready dict."""
+        """Return the settings as a JSON-ready dict, ``model`` as `SaGANConfig.to_dict` gives it."""
         data = dataclasses.asdict(self)
+        data["model"] = self.model.to_dict()
         data["datasets"] = list(self.datasets)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build a config from `to_dict` output; unknown keys raise `ValueError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        """Build a config from `to_dict` output, or from the flat dict older versions wrote.
+
+        Settings missing from ``data`` (newer than it) take `PAPER_PRESET`'s values.
+
+        Raises:
+            ValueError: Unknown keys, or an invalid value.
+            TypeError: A value of the wrong type.
+        """
+        settings = dict(data)
+        model = settings.pop("model", None)
+        known = set(cls.setting_names()) - (set(MODEL_SETTINGS) if model is not None else set())
+        unknown = sorted(set(settings) - known)
         if unknown:
             raise ValueError(f"unknown training settings {unknown}")
-        return cls(**data)
+        if model is None:
+            return cls().replace(**settings)
+        if not isinstance(model, dict):
+            raise ValueError(f"model must be a SaGANConfig dict, got {type(model).__name__}")
+        try:
+            return cls(model=SaGANConfig.from_dict(model), **settings)
+        except InvalidWeightsError as exc:
+            raise ValueError(f"model: {exc}") from None
 
     @classmethod
     def from_preset(cls, name: str = "paper", **changes: Any) -> TrainConfig:
-        """Build the config of preset ``name`` (`PRESETS`) with ``changes`` applied on top."""
+        """Build the config of preset ``name`` (`PRESETS`) with ``changes`` applied on top.
+
+        ``changes`` are settings as `replace` takes them (network settings by flat name too).
+        """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **changes})
+        return cls().replace(**{**PRESETS[name], **changes})
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """Return a copy with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """Return a copy with ``changes`` applied (validated again).
+
+        Network settings may be given by their flat names (``image_size=64``, `MODEL_SETTINGS`),
+        applied over ``model`` (or over the ``model=`` given beside them).
+        """
+        model = changes.pop("model", self.model)
+        network = {name: changes.pop(name) for name in MODEL_SETTINGS if name in changes}
+        if network:
+            model = dataclasses.replace(model, **network)
+        return dataclasses.replace(self, model=model, **changes)
 
     def network_differences(self, saved: dict[str, Any]) -> list[str]:
         """Describe the `MODEL_FIELDS` where ``saved`` (a `to_dict`) differs from this config.
 
         Args:
-            saved: Settings as `to_dict` wrote them; fields it lacks (settings newer than it)
-                count as `PAPER_PRESET`'s.
+            saved: Settings as `to_dict` wrote them, or as the flat dict older versions wrote;
+                fields it lacks (settings newer than it) count as `PAPER_PRESET`'s.
 
         Returns:
             One ``"field=saved (now mine)"`` string per differing field; empty when the networks
             match.
         """
-        mine = self.to_dict()
-        default = PAPER_PRESET.to_dict()
-        return [f"{k}={saved.get(k, default[k])!r} (now {mine[k]!r})" for k in MODEL_FIELDS
-                if saved.get(k, default[k]) != mine[k]]  # fmt: skip
+        theirs = dict(saved)
+        if isinstance(theirs.get("model"), dict):
+            theirs.update(theirs.pop("model"))
+        mine = self.settings()
+        default = PAPER_PRESET.settings()
+        return [f"{k}={theirs.get(k, default[k])!r} (now {mine[k]!r})" for k in MODEL_FIELDS
+                if theirs.get(k, default[k]) != mine[k]]  # fmt: skip
 
     def save(self, run: str | os.PathLike[str]) -> Path:
         """Write the settings as ``RUN/train_config.json`` (atomically), for `load` to read.
@@ -253,9 +302,7 @@ class TrainConfig:
         Returns:
             The written file.
         """
-        path = Path(run) / CONFIG_NAME
-        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
-        return path
+        return write_json(Path(run) / CONFIG_NAME, self.to_dict())
 
     @classmethod
     def load(cls, run: str | os.PathLike[str]) -> TrainConfig:
@@ -273,21 +320,7 @@ class TrainConfig:
             TrainingError: The file is missing, not valid JSON, or holds unknown or invalid
                 settings.
         """
-        path = Path(run)
-        if path.is_dir():
-            path = path / CONFIG_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TrainingError(f"{path}: no such file (not a training run?)") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TrainingError(f"{path}: cannot be read ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise TrainingError(
-                f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-            ) from None
-        if not isinstance(data, dict):
-            raise TrainingError(f"{path}: not a training config (a JSON object was expected)")
+        path, data = read_json_object(run, CONFIG_NAME, TrainingError, " (not a training run?)")
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as exc:
@@ -302,7 +335,7 @@ class TrainConfig:
 
         Args:
             run: The run folder (or its ``train_config.json``).
-            **overrides: `TrainConfig` fields to change, e.g. ``steps=30_000``.
+            **overrides: Settings to change, as `replace` takes them, e.g. ``steps=30_000``.
 
         Returns:
             The config to resume with.
@@ -313,12 +346,13 @@ class TrainConfig:
             ValueError: An override is not a setting or not a valid value.
         """
         saved = cls.load(run)
-        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+        unknown = sorted(set(overrides) - {"model", *cls.setting_names()})
         if unknown:
             raise ValueError(f"unknown training settings {unknown}")
         merged = saved.replace(**overrides)
-        changed = [f"{k}={getattr(saved, k)!r} (given {getattr(merged, k)!r})"
-                   for k in MODEL_FIELDS if getattr(saved, k) != getattr(merged, k)]  # fmt: skip
+        before, after = saved.model, merged.model
+        changed = [f"{k}={getattr(before, k)!r} (given {getattr(after, k)!r})"
+                   for k in MODEL_FIELDS if getattr(before, k) != getattr(after, k)]  # fmt: skip
         if changed:
             raise TrainingError(
                 f"{run}: a resumed run keeps its network settings; it was trained with "

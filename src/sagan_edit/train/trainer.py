@@ -165,11 +165,11 @@ class Trainer:
 
     def _build_networks(self) -> None:
         """Seed, build G, D and their optimisers, and choose who runs what."""
-        config = self.config
+        config, model = self.config, self.config.model
         seed_everything(config.seed)
-        self.generator = Generator(config.base_channels, config.num_residual_blocks, config.variant)
+        self.generator = Generator(model.base_channels, model.num_residual_blocks, model.variant)
         self.discriminator = Discriminator(
-            config.image_size, config.disc_base_channels, config.disc_layers
+            model.image_size, model.disc_base_channels, model.disc_layers
         )
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.generator.to(self.device, memory_format=memory_format)
@@ -447,7 +447,7 @@ class Trainer:
         """Return ``config.extra`` for the exported model: what this run actually did."""
         cfg = self.config
         return training_summary(
-            cfg.to_dict(),
+            cfg.settings(),
             steps=self.step,
             images=len(self.dataset),  # type: ignore[arg-type]
             data=cfg.data or type(self.dataset).__name__,
