@@ -46,15 +46,11 @@ from .align import AlignmentUnavailableError, Face, FaceAlignment, FaceDetector,
 from .attributes import canonical_attribute
 from .classifier import AttributeClassifier
 from .errors import InvalidArgumentError, UnknownAttributeError
-from .imaging import Box, ImageInput, SourceImage, check_box, load_images, paste_box, to_output
-from .model import EditResult, SaGAN, _EditPlan
+from .imaging import Box, ImageInput, SourceImage, load_images, paste_box, to_output
+from .model import EditResult, SaGAN, _EditPlan, check_where
 from .toggle import ToggleDecision, classifier_column, decide, parse_edit_value, shipped_classifier
 from .validation import (
-    check_align,
     check_batch_size,
-    check_detector,
-    check_faces,
-    check_min_face_size,
     check_strength,
 )
 
@@ -307,13 +303,8 @@ class Editor:
                 for `SaGAN.edit`.
         """
         steps = self._steps({**(edits or {}), **values}, strength)
-        region, how, wanted = check_box(box), check_align(align), check_faces(faces)
-        min_face_size, batch_size = check_min_face_size(min_face_size), check_batch_size(batch_size)
-        check_detector(detector)
-        if region is not None and how:
-            raise InvalidArgumentError(
-                "pass either box= (a given face region) or align=True, not both"
-            )
+        region, how, wanted, min_face_size = check_where(box, align, faces, min_face_size, detector)
+        batch_size = check_batch_size(batch_size)
         sources, batched = load_images(image)
         finder = _shared_detector(detector, region, how)
         outputs = [source.rgb.copy() for source in sources]

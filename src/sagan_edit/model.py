@@ -25,7 +25,7 @@ from .align import (
     is_aligned,
 )
 from .config import CONFIG_NAME, SaGANConfig
-from .errors import InvalidWeightsError
+from .errors import InvalidArgumentError, InvalidWeightsError
 from .hub import (
     WEIGHTS_NAME,
     load_weights_strictly,
@@ -150,7 +150,7 @@ def check_where(
     min_face_size = check_min_face_size(min_face_size)
     check_detector(detector)
     if region is not None and how:
-        raise ValueError("pass either box= (a given face region) or align=True, not both")
+        raise InvalidArgumentError("pass either box= (a given face region) or align=True, not both")
     return region, how, wanted, min_face_size
 
 
