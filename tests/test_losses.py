@@ -191,6 +191,21 @@ def test_generator_objective_weights_its_terms_and_warms_up_lambda_2() -> None:
         torch.testing.assert_close(m["G/mask_mean"], edit.mask.mean())
 
 
+def test_with_batch_norm_the_edit_and_the_identity_run_as_separate_batches() -> None:
+    torch.manual_seed(0)
+    g, d = Generator(4, 1, residual_norm="batch"), Discriminator(16, 4, 2).requires_grad_(False)
+    real, label = torch.rand(4, 3, 16, 16) * 2 - 1, torch.tensor([0.0, 1.0, 0.0, 1.0])
+    _, joint = generator_objective(g, d, real, label, Weights(), step=0)
+    _, apart = generator_objective(g, d, real, label, Weights(), step=0, joint_pass=False)
+    with torch.no_grad():  # train mode: each batch is normalised by its own statistics
+        identity = reconstruction_loss(g(real, label).image, real)
+        edit = g(real, 1 - label)
+        dual = reconstruction_loss(g(edit.image, label).image, real)
+    torch.testing.assert_close(apart["G/loss_rec_id"], identity)
+    torch.testing.assert_close(apart["G/loss_rec_dual"], dual)
+    assert not torch.allclose(joint["G/loss_rec_id"], identity)  # the joint batch mixes them
+
+
 def test_generator_objective_adds_the_residual_variants_sparsity_term() -> None:
     g, d, real, label = tiny_batch("residual")
     losses = {w: generator_objective(g, d, real, label, Weights(lambda_sparsity=w), step=0)

@@ -7,15 +7,17 @@ import torch
 from torch import nn
 
 from sagan_edit import Discriminator, Generator
-from sagan_edit.networks import AttributeInput
+from sagan_edit import SaGANConfig
+from sagan_edit.networks import AttributeInput, ResidualBlock
 
 
 def _convs(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
 
 
-def test_generator_layers_follow_table_1():
-    g = Generator(base_channels=32, num_residual_blocks=4)
+@pytest.mark.parametrize("residual_norm", ["batch", "instance"])
+def test_generator_layers_follow_table_1(residual_norm):
+    g = Generator(base_channels=32, num_residual_blocks=4, residual_norm=residual_norm)
     for net, in_ch, out_ch in ((g.amn, 4, 3), (g.san, 3, 1)):
         convs = _convs(net)
         # L1, L2-L4, 4 residual blocks x 2 convs, L9-L11, L12
@@ -29,13 +31,21 @@ def test_generator_layers_follow_table_1():
         assert all(isinstance(c, nn.ConvTranspose2d) for c in convs[12:15])
         assert [c.out_channels for c in convs[12:15]] == [128, 64, 32]
         assert (last.in_channels, last.out_channels, last.kernel_size) == (32, out_ch, (7, 7))
-        norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+        kind = nn.BatchNorm2d if residual_norm == "batch" else nn.InstanceNorm2d
+        blocks = [m for m in net.modules() if isinstance(m, ResidualBlock)]
+        assert [type(m) for b in blocks for m in b.modules() if "Norm" in type(m).__name__] == [
+            kind
+        ] * 8
+        norms = [m for m in net.modules() if isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d))]
         assert len(norms) == 1 + 3 + 8 + 3
 
 
-def test_discriminator_layers_follow_table_2():
-    d = Discriminator(image_size=128, base_channels=32, num_layers=6)
+@pytest.mark.parametrize("slope", [0.2, 0.01])
+def test_discriminator_layers_follow_table_2(slope):
+    d = Discriminator(image_size=128, base_channels=32, num_layers=6, leaky_slope=slope)
     convs = _convs(d.trunk)
+    relus = [m for m in d.trunk if isinstance(m, nn.LeakyReLU)]
+    assert [m.negative_slope for m in relus] == [slope] * 6
     assert [c.out_channels for c in convs] == [32, 64, 128, 256, 512, 1024]
     assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs)
     assert (d.src.in_channels, d.src.kernel_size, d.src.padding) == (1024, (3, 3), (1, 1))
@@ -102,7 +112,7 @@ def test_weights_initialised_normal_002():
 def test_attribute_changes_the_whole_amn_output():
     """The constant attribute channel must survive InstanceNorm (see the networks docstring)."""
     torch.manual_seed(0)
-    g = Generator(base_channels=16, num_residual_blocks=2).eval()
+    g = Generator(base_channels=16, num_residual_blocks=2, attribute_input="after_norm").eval()
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         with_attr = g.amn(x, torch.ones(2))
@@ -117,7 +127,7 @@ def test_naive_constant_channel_fades_with_image_size():
     only through the zero-padded borders, so its effect shrinks as the image grows; ours does not.
     """
     torch.manual_seed(0)
-    layer = AttributeInput(3, 8)
+    layer = AttributeInput(3, 8, mode="after_norm")
     naive_norm = nn.InstanceNorm2d(8)
     effects = {}
     for size in (64, 256):
@@ -141,7 +151,7 @@ def test_attribute_input_forward_adds_the_attribute_after_instance_norm():
     """L1 is ReLU(IN(Conv_img(I)) + Conv_attr(c)), both convolutions slices of one 4-channel
     Conv(I4) weight; the attribute reaches every interior pixel."""
     torch.manual_seed(0)
-    layer = AttributeInput(3, 8)
+    layer = AttributeInput(3, 8, mode="after_norm")
     with torch.no_grad():  # a non-trivial affine InstanceNorm, so its parameters count too
         layer.norm.weight.uniform_(0.5, 1.5)
         layer.norm.bias.uniform_(-0.5, 0.5)
@@ -163,3 +173,31 @@ def test_attribute_input_forward_adds_the_attribute_after_instance_norm():
     flipped = layer(x, 1 - c)
     moved = (flipped - got)[..., 3:-3, 3:-3].abs().amax(dim=1)
     assert (moved > 1e-3).all()
+
+
+def test_attribute_input_forward_concatenates_the_attribute_as_table_1_says():
+    """L1 with mode="concat" is ReLU(IN(Conv([I, c]))), the attribute a constant 4th channel."""
+    torch.manual_seed(0)
+    layer = AttributeInput(3, 8, mode="concat")
+    x, c = torch.rand(2, 3, 24, 24) * 2 - 1, torch.tensor([0.0, 1.0])
+    plane = c.view(-1, 1, 1, 1).expand(-1, 1, 24, 24)
+    h = nn.functional.conv2d(torch.cat([x, plane], dim=1), layer.conv.weight.detach(), padding=3)
+    h = nn.functional.instance_norm(h, eps=layer.norm.eps)  # affine starts as the identity
+    torch.testing.assert_close(layer(x, c), torch.relu(h))
+    assert not torch.allclose(layer(x, c), AttributeInput(3, 8, mode="after_norm")(x, c))
+
+
+def test_networks_are_built_as_the_config_says():
+    config = SaGANConfig(
+        "smiling", image_size=64, base_channels=8, num_residual_blocks=1, disc_base_channels=4,
+        residual_norm="instance", attribute_input="after_norm", disc_leaky_slope=0.1,
+    )  # fmt: skip
+    g, d = Generator.from_config(config), Discriminator.from_config(config)
+    assert g.amn.input.mode == "after_norm"
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in g.modules())
+    assert {m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)} == {0.1}
+    assert d.trunk[0].out_channels == 4 and d.cls.kernel_size == (1, 1)
+    with pytest.raises(ValueError, match="residual_norm"):
+        Generator(residual_norm="group")
+    with pytest.raises(ValueError, match="attribute_input"):
+        Generator(attribute_input="film")

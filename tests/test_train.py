@@ -233,7 +233,8 @@ def test_a_flat_config_of_older_versions_loads(tmp_path: Path) -> None:
         face_template=template, data="faces", data_format="folder", datasets=("CelebA",),
     )  # fmt: skip
     assert loaded == expected and loaded.model.face_template == template
-    assert loaded.settings() == json.loads(FLAT_CONFIG) | {"datasets": ("CelebA",)}
+    layers = {"residual_norm": "instance", "attribute_input": "after_norm", "disc_leaky_slope": 0.01}
+    assert loaded.settings() == json.loads(FLAT_CONFIG) | {"datasets": ("CelebA",)} | layers
     # saved again, it is nested, and reads back the same
     loaded.save(tmp_path)
     assert "model" in json.loads((tmp_path / "train_config.json").read_text())
@@ -504,6 +505,24 @@ def test_baseline_variants_train_export_and_load(tmp_path: Path, variant: str) -
         Trainer(tiny_config(steps=3), data, tmp_path / "other", quiet=True).load_checkpoint(
             tmp_path
         )
+
+
+def test_the_layer_alternatives_train_export_and_edit(tmp_path: Path) -> None:
+    """BatchNorm blocks, the concatenated attribute and D's slope: trained, exported, loaded."""
+    data = SyntheticMarkDataset(8, 16)
+    layers = dict(residual_norm="batch", attribute_input="concat", disc_leaky_slope=0.2)
+    result = Trainer(tiny_config(steps=2, **layers), data, tmp_path, quiet=True).fit()
+    model = SaGAN.from_pretrained(result.model_dir, device="cpu", dtype=torch.float32)  # strict
+    assert model.config.residual_norm == "batch" and model.config.attribute_input == "concat"
+    trained = Trainer(tiny_config(steps=2, **layers), data, tmp_path / "again", quiet=True)
+    trained.load_checkpoint(tmp_path)
+    assert trained.discriminator.trunk[1].negative_slope == 0.2
+    assert_identical(model.generator.state_dict(), trained.generator.state_dict())  # + BN stats
+    with torch.no_grad():  # in eval mode BatchNorm uses its running statistics: no batch mixing
+        alone = model.generator(data.images[:1], 1.0).image
+        batched = model.generator(data.images[:4], 1.0).image[:1]
+    torch.testing.assert_close(alone, batched)
+    assert not torch.equal(alone, data.images[:1])
 
 
 def test_residual_variant_adds_the_weighted_sparsity_penalty(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from .attributes import canonical_attribute
 from .errors import InvalidWeightsError
 from .fileio import atomic_write_bytes
-from .networks import GENERATOR_VARIANTS
+from .networks import ATTRIBUTE_INPUTS, GENERATOR_VARIANTS, RESIDUAL_NORMS
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -215,6 +215,12 @@ class SaGANConfig(JsonConfig):
         variant: generator output rule: ``"attention"`` is SaGAN's Eq. (7); ``"none"`` (a
             whole-image generator) and ``"residual"`` (ResGAN's residual image) are the paper's
             baselines (`sagan_edit.networks.Generator`).
+        residual_norm: normalisation in the generator's residual blocks, ``"instance"`` or
+            ``"batch"`` (the paper does not say; the training guide compares them).
+        attribute_input: how AMN's first layer takes the attribute: ``"after_norm"``
+            (`sagan_edit.networks.AttributeInput`) or ``"concat"`` (Table 1 literally).
+        disc_leaky_slope: negative slope of the discriminator's LeakyReLUs (StarGAN's 0.01;
+            PatchGAN's 0.2).
         face_template: where the eye centres and the nose sit in the training crops, as
             ``[[x, y], [x, y], [x, y]]`` fractions of the side (`sagan_edit.align`); photos are
             aligned to it. ``None``: CelebA-HQ's (`sagan_edit.align.CELEBAHQ_TEMPLATE`).
@@ -236,6 +242,9 @@ class SaGANConfig(JsonConfig):
     disc_base_channels: int = 32
     disc_layers: int = 6
     variant: str = "attention"
+    residual_norm: str = "instance"
+    attribute_input: str = "after_norm"
+    disc_leaky_slope: float = 0.01
     face_template: list[list[float]] | None = None  # any (3, 2) sequence; stored as lists
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -266,3 +275,13 @@ class SaGANConfig(JsonConfig):
             self.face_template = points
         if self.variant not in GENERATOR_VARIANTS:
             raise ValueError(f"variant must be one of {GENERATOR_VARIANTS}, got {self.variant!r}")
+        if self.residual_norm not in RESIDUAL_NORMS:
+            raise ValueError(
+                f"residual_norm must be one of {RESIDUAL_NORMS}, got {self.residual_norm!r}"
+            )
+        if self.attribute_input not in ATTRIBUTE_INPUTS:
+            raise ValueError(
+                f"attribute_input must be one of {ATTRIBUTE_INPUTS}, got {self.attribute_input!r}"
+            )
+        if not 0 <= self.disc_leaky_slope < 1:
+            raise ValueError(f"disc_leaky_slope must be in [0, 1), got {self.disc_leaky_slope}")

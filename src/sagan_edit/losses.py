@@ -240,11 +240,14 @@ def generator_objective(
     step: int,
     *,
     precision: str = "fp32",
+    joint_pass: bool = True,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Compute L_G (Eqs. 9, 10, 11 and 13): adversarial, attribute and reconstruction terms.
 
-    The edit ``G(I, c)`` and the identity ``G(I, c_g)`` run as one batch (G has no layer that
-    mixes images, so this is exact), then the dual reconstruction ``G(G(I, c), c_g)``.
+    The edit ``G(I, c)`` and the identity ``G(I, c_g)`` run as one batch when ``joint_pass``
+    (exact when G has no layer that mixes images, as with InstanceNorm), then the dual
+    reconstruction ``G(G(I, c), c_g)``. With BatchNorm in G, pass ``joint_pass=False``: a joint
+    batch would mix the two's statistics.
 
     Args:
         g: The generator (a DDP wrapper or compiled module is fine).
@@ -256,18 +259,24 @@ def generator_objective(
             ``lambda_sparsity`` (a `TrainConfig`).
         step: G steps done (0-based), for lambda_2's warm-up.
         precision: ``fp32`` or ``bf16`` (`autocast_for`); the losses are float32 either way.
+        joint_pass: Run the edit and the identity as one batch (see above).
 
     Returns:
         L_G and the metrics ``G/loss``, ``G/loss_fake``, ``G/loss_cls``, ``G/loss_rec_dual``,
         ``G/loss_rec_id``, ``G/mask_mean``, ``G/cls_accuracy`` and, for the residual variant,
         ``G/loss_sparsity``.
     """
-    n = real.shape[0]
     target = 1 - label
     with autocast_for(precision, real.device):
-        both = g(torch.cat([real, real]), torch.cat([target, label]))
-        fake, identity, mask = both.image[:n], both.image[n:], both.mask[:n]
-        residual = both.residual[:n] if both.residual is not None else None
+        if joint_pass:
+            n = real.shape[0]
+            both = g(torch.cat([real, real]), torch.cat([target, label]))
+            fake, identity, mask = both.image[:n], both.image[n:], both.mask[:n]
+            residual = both.residual[:n] if both.residual is not None else None
+        else:
+            edit = g(real, target)
+            fake, mask, residual = edit.image, edit.mask, edit.residual
+            identity = g(real, label).image
         dual = g(fake, label).image
         out = d(fake)
     loss_fake = generator_adversarial_loss(out.src)  # -E[D_src(I_hat)]

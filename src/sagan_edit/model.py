@@ -197,7 +197,7 @@ class SaGAN(nn.Module):
     def __init__(self, config: SaGANConfig) -> None:
         super().__init__()
         self.config = config
-        self.generator = Generator(config.base_channels, config.num_residual_blocks, config.variant)
+        self.generator = Generator.from_config(config)
         self._inference: tuple[str, bool] = ("auto", False)
         self._runner: GeneratorRunner | None = None
         self.eval()

@@ -28,9 +28,10 @@ Choices the paper leaves open, and why:
   bias would be dead weight); the output convolutions and the discriminator's layers keep theirs.
 * **InstanceNorm**: ``affine=True``, no running statistics (StarGAN's choice): the per-channel
   scale and shift keep the layer expressive, and no statistics means train and eval behave alike.
-* **Residual block**: ``x + IN(Conv3x3(ReLU(IN(Conv3x3(x)))))``, StarGAN's form, no final ReLU.
+* **Residual block**: ``x + IN(Conv3x3(ReLU(IN(Conv3x3(x)))))``, StarGAN's form, no final ReLU
+  (``residual_norm="batch"``: BatchNorm in place of IN, as some public SaGAN code has it).
 * **LeakyReLU slope**: 0.01. Table 2 is StarGAN's discriminator with half the channels, and this
-  is StarGAN's slope for the same WGAN-GP objective.
+  is StarGAN's slope for the same WGAN-GP objective (``leaky_slope``; PatchGAN uses 0.2).
 * **Initialisation**: every convolution weight ~ N(0, 0.02) and biases zero (Section 3); the
   InstanceNorm scales start at 1 and shifts at 0 so that the norms start as plain normalisation.
 * **The attribute channel**: AMN's input is the image plus the attribute ``c`` as a constant
@@ -43,35 +44,52 @@ Choices the paper leaves open, and why:
   the attribute part after the norm (`AttributeInput`). With zero padding that is exactly the
   table's convolution of the 4-channel input; only the normalisation no longer sees ``c``, so the
   attribute reaches every pixel. `tests/test_networks.py` checks it changes the whole output.
+  ``attribute_input="concat"`` builds Table 1 literally instead.
+
+The alternatives are `sagan_edit.SaGANConfig` settings, so that a comparison can be rerun; the
+training guide has what they measured (none learned more reliably than the defaults).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+if TYPE_CHECKING:
+    from .config import SaGANConfig
+
 LEAKY_SLOPE = 0.01
 INIT_STD = 0.02
+RESIDUAL_NORMS = ("instance", "batch")
+"""Normalisations of the residual blocks: InstanceNorm (StarGAN's, the default) or BatchNorm."""
+ATTRIBUTE_INPUTS = ("after_norm", "concat")
+"""How AMN's layer L1 takes the attribute (`AttributeInput`)."""
 
 
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
 
 
-class ResidualBlock(nn.Module):
-    """Residual block with InstanceNorm: ``x + IN(Conv(ReLU(IN(Conv(x)))))``."""
+def _residual_norm(kind: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if kind == "batch" else _instance_norm(channels)
 
-    def __init__(self, channels: int) -> None:
+
+class ResidualBlock(nn.Module):
+    """Residual block ``x + N(Conv(ReLU(N(Conv(x)))))``, N BatchNorm or InstanceNorm."""
+
+    def __init__(self, channels: int, norm: str = "instance") -> None:
         super().__init__()
+        if norm not in RESIDUAL_NORMS:
+            raise ValueError(f"residual_norm must be one of {RESIDUAL_NORMS}, got {norm!r}")
         self.main = nn.Sequential(
             nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False),
-            _instance_norm(channels),
+            _residual_norm(norm, channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False),
-            _instance_norm(channels),
+            _residual_norm(norm, channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -80,14 +98,18 @@ class ResidualBlock(nn.Module):
 
 
 class AttributeInput(nn.Module):
-    """AMN's layer L1: ``ReLU(IN(Conv_img(I)) + Conv_attr(c))``, one Conv(I4, O32, K7, P3) weight.
+    """AMN's layer L1, one Conv(I4, O32, K7, P3) weight over the image and the attribute.
 
-    The attribute's share of the convolution is added after the InstanceNorm, which would
-    otherwise subtract it away (see the module docstring).
+    ``mode="concat"``: ``ReLU(IN(Conv([I, c])))``, Table 1 literally. ``mode="after_norm"``:
+    ``ReLU(IN(Conv_img(I)) + Conv_attr(c))``, the attribute's share added after the norm, which
+    would otherwise subtract most of it (see the module docstring).
     """
 
-    def __init__(self, image_channels: int, out_channels: int) -> None:
+    def __init__(self, image_channels: int, out_channels: int, mode: str = "after_norm") -> None:
         super().__init__()
+        if mode not in ATTRIBUTE_INPUTS:
+            raise ValueError(f"attribute_input must be one of {ATTRIBUTE_INPUTS}, got {mode!r}")
+        self.mode = mode
         self.image_channels = image_channels
         self.conv = nn.Conv2d(
             image_channels + 1, out_channels, kernel_size=7, padding=3, bias=False
@@ -96,14 +118,16 @@ class AttributeInput(nn.Module):
 
     def forward(self, image: Tensor, attribute: Tensor) -> Tensor:
         """Compute L1's activations for an image batch and per-image attribute values."""
+        attr_map = attribute.to(image.dtype).view(-1, 1, 1, 1).expand(-1, 1, *image.shape[2:])
+        if self.mode == "concat":
+            return F.relu(self.norm(self.conv(torch.cat([image, attr_map], dim=1))))
         weight_image = self.conv.weight[:, : self.image_channels]
         weight_attr = self.conv.weight[:, self.image_channels :]
-        attr_map = attribute.to(image.dtype).view(-1, 1, 1, 1).expand(-1, 1, *image.shape[2:])
         h = self.norm(F.conv2d(image, weight_image, padding=3))
         return F.relu(h + F.conv2d(attr_map, weight_attr, padding=3))
 
 
-def _encoder_decoder_body(base: int, num_residual_blocks: int) -> nn.Sequential:
+def _encoder_decoder_body(base: int, num_residual_blocks: int, norm: str) -> nn.Sequential:
     """Layers L2-L11 of Table 1: three stride-2 convs, residual blocks, three stride-2 deconvs."""
     layers: list[nn.Module] = []
     channels = base
@@ -114,7 +138,7 @@ def _encoder_decoder_body(base: int, num_residual_blocks: int) -> nn.Sequential:
             nn.ReLU(inplace=True),
         ]
         channels *= 2
-    layers += [ResidualBlock(channels) for _ in range(num_residual_blocks)]  # L5-L8
+    layers += [ResidualBlock(channels, norm) for _ in range(num_residual_blocks)]  # L5-L8
     for _ in range(3):  # L9-L11
         layers += [
             nn.ConvTranspose2d(
@@ -130,10 +154,18 @@ def _encoder_decoder_body(base: int, num_residual_blocks: int) -> nn.Sequential:
 class AttributeManipulationNetwork(nn.Module):
     """AMN, F_m (Eq. 5): edits the whole image towards attribute value ``c``; outputs in [-1, 1]."""
 
-    def __init__(self, base_channels: int = 32, num_residual_blocks: int = 4) -> None:
+    def __init__(
+        self,
+        base_channels: int = 32,
+        num_residual_blocks: int = 4,
+        residual_norm: str = "instance",
+        attribute_input: str = "after_norm",
+    ) -> None:
         super().__init__()
-        self.input = AttributeInput(3, base_channels)  # L1
-        self.body = _encoder_decoder_body(base_channels, num_residual_blocks)  # L2-L11
+        self.input = AttributeInput(3, base_channels, attribute_input)  # L1
+        self.body = _encoder_decoder_body(  # L2-L11
+            base_channels, num_residual_blocks, residual_norm
+        )
         self.output = nn.Conv2d(base_channels, 3, kernel_size=7, stride=1, padding=3)  # L12
 
     def forward(self, image: Tensor, attribute: Tensor) -> Tensor:
@@ -144,14 +176,18 @@ class AttributeManipulationNetwork(nn.Module):
 class SpatialAttentionNetwork(nn.Module):
     """SAN, F_a (Eq. 6): predicts where to edit, an (N, 1, H, W) mask in [0, 1]."""
 
-    def __init__(self, base_channels: int = 32, num_residual_blocks: int = 4) -> None:
+    def __init__(
+        self, base_channels: int = 32, num_residual_blocks: int = 4, residual_norm: str = "instance"
+    ) -> None:
         super().__init__()
         self.input = nn.Sequential(  # L1
             nn.Conv2d(3, base_channels, kernel_size=7, stride=1, padding=3, bias=False),
             _instance_norm(base_channels),
             nn.ReLU(inplace=True),
         )
-        self.body = _encoder_decoder_body(base_channels, num_residual_blocks)  # L2-L11
+        self.body = _encoder_decoder_body(  # L2-L11
+            base_channels, num_residual_blocks, residual_norm
+        )
         self.output = nn.Conv2d(base_channels, 1, kernel_size=7, stride=1, padding=3)  # L12
 
     def forward(self, image: Tensor) -> Tensor:
@@ -192,19 +228,38 @@ class Generator(nn.Module):
     """
 
     def __init__(
-        self, base_channels: int = 32, num_residual_blocks: int = 4, variant: str = "attention"
+        self,
+        base_channels: int = 32,
+        num_residual_blocks: int = 4,
+        variant: str = "attention",
+        *,
+        residual_norm: str = "instance",
+        attribute_input: str = "after_norm",
     ) -> None:
         super().__init__()
         if variant not in GENERATOR_VARIANTS:
             raise ValueError(f"variant must be one of {GENERATOR_VARIANTS}, got {variant!r}")
         self.variant = variant
-        self.amn = AttributeManipulationNetwork(base_channels, num_residual_blocks)
+        self.amn = AttributeManipulationNetwork(
+            base_channels, num_residual_blocks, residual_norm, attribute_input
+        )
         self.san = (
-            SpatialAttentionNetwork(base_channels, num_residual_blocks)
+            SpatialAttentionNetwork(base_channels, num_residual_blocks, residual_norm)
             if variant == "attention"
             else None
         )
         init_weights(self)
+
+    @classmethod
+    def from_config(cls, config: SaGANConfig) -> Generator:
+        """Build the generator a model config describes."""
+        return cls(
+            config.base_channels,
+            config.num_residual_blocks,
+            config.variant,
+            residual_norm=config.residual_norm,
+            attribute_input=config.attribute_input,
+        )
 
     def forward(self, image: Tensor, attribute: Tensor | float) -> GeneratorOutput:
         """Compute G(I, c) = I_a * b + I * (1 - b) for images in [-1, 1] and attribute values c.
@@ -237,7 +292,14 @@ class DiscriminatorOutput(NamedTuple):
 class Discriminator(nn.Module):
     """SaGAN's discriminator D (Table 2): a shared trunk, a real/fake head and an attribute head."""
 
-    def __init__(self, image_size: int = 128, base_channels: int = 32, num_layers: int = 6) -> None:
+    def __init__(
+        self,
+        image_size: int = 128,
+        base_channels: int = 32,
+        num_layers: int = 6,
+        *,
+        leaky_slope: float = LEAKY_SLOPE,
+    ) -> None:
         super().__init__()
         if image_size % (2**num_layers):
             raise ValueError(f"image_size {image_size} is not divisible by 2**{num_layers}")
@@ -246,7 +308,7 @@ class Discriminator(nn.Module):
         for _ in range(num_layers):  # L1-L6
             layers += [
                 nn.Conv2d(in_channels, channels, kernel_size=4, stride=2, padding=1),
-                nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
+                nn.LeakyReLU(leaky_slope, inplace=True),
             ]
             in_channels, channels = channels, channels * 2
         self.trunk = nn.Sequential(*layers)
@@ -254,6 +316,16 @@ class Discriminator(nn.Module):
         self.src = nn.Conv2d(in_channels, 1, kernel_size=3, stride=1, padding=1)  # L7 src
         self.cls = nn.Conv2d(in_channels, 1, kernel_size=final_size, stride=1, padding=0)  # L7 cls
         init_weights(self)
+
+    @classmethod
+    def from_config(cls, config: SaGANConfig) -> Discriminator:
+        """Build the discriminator a model config describes."""
+        return cls(
+            config.image_size,
+            config.disc_base_channels,
+            config.disc_layers,
+            leaky_slope=config.disc_leaky_slope,
+        )
 
     def forward(self, image: Tensor) -> DiscriminatorOutput:
         """Compute D_src(I) (critic patch map) and D_cls(I) (attribute logit)."""
@@ -268,6 +340,6 @@ def init_weights(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, INIT_STD)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.InstanceNorm2d) and m.affine:
+        elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)) and m.affine:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)

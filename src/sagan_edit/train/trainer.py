@@ -167,10 +167,8 @@ class Trainer:
         """Seed, build G, D and their optimisers, and choose who runs what."""
         config, model = self.config, self.config.model
         seed_everything(config.seed)
-        self.generator = Generator(model.base_channels, model.num_residual_blocks, model.variant)
-        self.discriminator = Discriminator(
-            model.image_size, model.disc_base_channels, model.disc_layers
-        )
+        self.generator = Generator.from_config(model)
+        self.discriminator = Discriminator.from_config(model)
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.generator.to(self.device, memory_format=memory_format)
         self.discriminator.to(self.device, memory_format=memory_format)
@@ -258,7 +256,7 @@ class Trainer:
         """Compute L_G and its metrics (`sagan_edit.losses.generator_objective`) for a batch."""
         return generator_objective(
             self._g_train, self._d_plain, real, label, self.config, self.step,
-            precision=self.precision,
+            precision=self.precision, joint_pass=self.config.model.residual_norm != "batch",
         )  # fmt: skip
 
     def train_generator_step(self, real: Tensor, label: Tensor) -> dict[str, Tensor]:
