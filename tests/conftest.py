@@ -1,16 +1,21 @@
-"""Shared fixtures: tiny random models and a local fake Hugging Face Hub (no network needed)."""
+"""Shared fixtures: tiny random models, stand-in photos, faces and networks, a fake local Hub."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hub_server import FakeHub
+from PIL import Image
 
 from sagan_edit import SaGAN, SaGANConfig
+from sagan_edit.align import CELEBAHQ_TEMPLATE, Face
 
 TINY_ATTRIBUTE = "eyeglasses"
 
@@ -47,6 +52,91 @@ def make_model_dir(tmp_path: Path) -> Callable[..., Path]:
         return make_tiny_model(seed, attribute).save_pretrained(tmp_path / "models" / name)
 
     return make
+
+
+def smooth_photo(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """An (H, W, 3) uint8 stand-in photo: 8x8 random colours, bilinearly enlarged."""
+    rng = np.random.default_rng(seed)
+    low = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    return np.array(Image.fromarray(low).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def textured_photo(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A stand-in photo with fine detail: `smooth_photo` in [60, 190] plus pixel noise of +-40."""
+    rng = np.random.default_rng(seed)
+    base = smooth_photo(width, height, seed).astype(np.int16) // 2 + 60
+    noise = rng.integers(-40, 41, size=base.shape, dtype=np.int16)
+    return (base + noise).astype(np.uint8)
+
+
+def fine_detail(rgb: np.ndarray) -> float:
+    """Energy of an image's finest detail: the image minus its 3x3 box blur, squared, summed."""
+    x = rgb.astype(np.float64)
+    height, width = x.shape[:2]
+    shifts = [(dy, dx) for dy in (0, 1, 2) for dx in (0, 1, 2)]
+    blur = sum(x[dy : height - 2 + dy, dx : width - 2 + dx] for dy, dx in shifts) / 9
+    return float(((x[1:-1, 1:-1] - blur) ** 2).sum())
+
+
+def rotation(degrees: float) -> np.ndarray:
+    """The 2x2 matrix of a rotation by ``degrees`` (counter-clockwise in x-right, y-up axes)."""
+    a = math.radians(degrees)
+    return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+
+
+def face_at(centre_x: float, centre_y: float, side: float, degrees: float = 0.0) -> Face:
+    """A face whose landmarks sit where the template puts them in a crop of ``side`` pixels."""
+    points = (np.asarray(CELEBAHQ_TEMPLATE) - 0.5) * side
+    landmarks = points @ rotation(degrees).T + (centre_x, centre_y)
+    half = side / 2
+    box = (int(centre_x - half), int(centre_y - half), int(centre_x + half), int(centre_y + half))
+    return Face(box, landmarks, 1.0)
+
+
+class StubDetector:
+    """A face detector that 'finds' the faces it was given in any photo, and counts its calls."""
+
+    def __init__(self, faces: list[Face]) -> None:
+        self.faces = faces
+        self.calls = 0
+
+    def detect(self, rgb: np.ndarray, *, min_face_size: int = 80) -> list[Face]:
+        """The given faces at least ``min_face_size`` wide."""
+        self.calls += 1
+        return [f for f in self.faces if f.size >= min_face_size]
+
+
+class ShiftAMN(torch.nn.Module):
+    """A stand-in AMN whose image is its input plus ``shift`` (0: the model changes nothing)."""
+
+    def __init__(self, shift: float = 0.0) -> None:
+        super().__init__()
+        # a parameter, so that the model still has a device and a dtype
+        self.shift = torch.nn.Parameter(torch.tensor(shift), requires_grad=False)
+
+    def forward(self, image: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
+        """The input crop, shifted."""
+        return image + self.shift
+
+
+class FullMask(torch.nn.Module):
+    """A stand-in SAN whose mask is 1 everywhere."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Ones, (N, 1, H, W)."""
+        return torch.ones(image.shape[0], 1, *image.shape[2:], dtype=image.dtype)
+
+
+@contextmanager
+def stand_ins(model: SaGAN, amn: torch.nn.Module, san: torch.nn.Module) -> Iterator[SaGAN]:
+    """Run ``model`` with stand-ins for its AMN and SAN inside the block; restore them after."""
+    generator = model.generator
+    saved = generator.amn, generator.san
+    generator.amn, generator.san = amn, san
+    try:
+        yield model
+    finally:
+        generator.amn, generator.san = saved
 
 
 def point_hf_hub_at(

@@ -14,6 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    FullMask,
+    ShiftAMN,
+    StubDetector,
+    face_at,
+    fine_detail,
+    rotation,
+    smooth_photo,
+    stand_ins,
+    textured_photo,
+)
 from PIL import Image
 
 from sagan_edit import AlignmentUnavailableError, NoFaceFoundError, SaGAN, SaGANConfig
@@ -22,6 +33,7 @@ from sagan_edit.align import (
     CELEBAHQ_TEMPLATE,
     Face,
     FaceAlignment,
+    paste_edit,
     similarity_transform,
 )
 
@@ -30,42 +42,10 @@ EXAMPLE_FACE_BOX = (144, 26, 304, 186)
 DATA = Path(os.environ.get("SAGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def _rotation(degrees: float) -> np.ndarray:
-    a = math.radians(degrees)
-    return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-
-
-def _photo(width: int, height: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    low = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-    return np.array(Image.fromarray(low).resize((width, height), Image.Resampling.BILINEAR))
-
-
 @pytest.fixture(scope="module")
 def model() -> SaGAN:
     torch.manual_seed(0)
     return SaGAN(SaGANConfig("eyeglasses", image_size=64, base_channels=8, num_residual_blocks=1))
-
-
-class StubDetector:
-    """A detector that 'finds' the faces it was given (any photo)."""
-
-    def __init__(self, faces: list[Face]) -> None:
-        self.faces = faces
-        self.calls = 0
-
-    def detect(self, rgb: np.ndarray, *, min_face_size: int = 80) -> list[Face]:
-        self.calls += 1
-        return [f for f in self.faces if f.size >= min_face_size]
-
-
-def _face_at(centre_x: float, centre_y: float, side: float, degrees: float = 0.0) -> Face:
-    """A face whose landmarks sit where the template puts them in a crop of ``side`` pixels."""
-    points = (np.asarray(CELEBAHQ_TEMPLATE) - 0.5) * side
-    landmarks = points @ _rotation(degrees).T + (centre_x, centre_y)
-    half = side / 2
-    box = (int(centre_x - half), int(centre_y - half), int(centre_x + half), int(centre_y + half))
-    return Face(box, landmarks, 1.0)
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -74,7 +54,7 @@ def _face_at(centre_x: float, centre_y: float, side: float, degrees: float = 0.0
 def test_similarity_transform_recovers_a_known_transform():
     rng = np.random.default_rng(0)
     source = rng.uniform(0, 100, size=(5, 2))
-    matrix = np.hstack([2.5 * _rotation(-30), [[40.0], [-7.0]]])
+    matrix = np.hstack([2.5 * rotation(-30), [[40.0], [-7.0]]])
     target = source @ matrix[:, :2].T + matrix[:, 2]
     assert np.allclose(similarity_transform(source, target), matrix)
     noisy = target + rng.normal(0, 0.01, size=target.shape)
@@ -84,7 +64,7 @@ def test_similarity_transform_recovers_a_known_transform():
 
 
 def test_crop_of_a_pure_translation_is_the_pixels_themselves():
-    photo = _photo(120, 90)
+    photo = smooth_photo(120, 90)
     alignment = FaceAlignment(np.array([[1.0, 0, -30], [0, 1.0, -17]]), 48)
     crop = alignment.crop(photo)
     expected = torch.from_numpy(photo[17:65, 30:78].copy()).permute(2, 0, 1).float() / 127.5 - 1
@@ -92,14 +72,17 @@ def test_crop_of_a_pure_translation_is_the_pixels_themselves():
 
 
 def test_paste_changes_only_masked_pixels_and_fades_out_at_the_crop_border():
-    photo = _photo(400, 300)
+    photo = smooth_photo(400, 300)
     out, mask = photo.copy(), np.zeros((300, 400), np.uint8)
-    alignment = FaceAlignment.fit(_face_at(200, 150, 160, degrees=25).landmarks,
+    alignment = FaceAlignment.fit(face_at(200, 150, 160, degrees=25).landmarks,
                                   CELEBAHQ_TEMPLATE, 64)  # fmt: skip
-    white = torch.ones(3, 64, 64)
-    alignment.paste(out, mask, white, torch.ones(1, 64, 64))
+    crop = alignment.crop(photo)
+    paste_edit(out, mask, alignment, crop + 0.16, torch.ones(1, 64, 64), crop=crop)
     assert np.array_equal(out[mask == 0], photo[mask == 0])
-    assert mask.max() == 255 and (out[mask == 255] == 255).all()
+    # under the full mask, the change (0.16 of [-1, 1]: 20.4 levels) is added to the photo
+    full = mask == 255
+    assert full.sum() > 5000
+    assert np.array_equal(out[full], np.minimum(photo[full].astype(int) + 20, 255))
     # the mask stays inside the rotated crop and ramps down smoothly: no seam
     left, top, right, bottom = alignment.photo_region(400, 300)
     assert mask[:top].max() == 0 and mask[bottom:].max() == 0 and mask[:, right:].max() == 0
@@ -107,12 +90,39 @@ def test_paste_changes_only_masked_pixels_and_fades_out_at_the_crop_border():
     assert steps <= 40, steps
 
 
+def test_paste_keeps_the_photos_detail_and_a_zero_change_changes_nothing():
+    photo = textured_photo(400, 300)
+    alignment = FaceAlignment.fit(face_at(200, 150, 200, degrees=-15).landmarks,
+                                  CELEBAHQ_TEMPLATE, 64)  # fmt: skip
+    crop, ones = alignment.crop(photo), torch.ones(1, 64, 64)
+    out, mask = photo.copy(), np.zeros((300, 400), np.uint8)
+    paste_edit(out, mask, alignment, crop, ones, crop=crop)  # AMN gave back its input
+    assert (mask == 255).sum() > 5000 and np.array_equal(out, photo)
+    darker = photo.copy()
+    paste_edit(darker, np.zeros_like(mask), alignment, crop - 0.16, ones, crop=crop)
+    full = mask == 255
+    assert np.array_equal(darker[full], photo[full] - 20)
+    # the photo's finest detail (about 3 photo pixels a crop pixel) is all there
+    window = np.s_[110:190, 160:240]  # around the face's centre, (200, 150)
+    assert full[window].all()
+    assert fine_detail(darker[window]) == pytest.approx(fine_detail(photo[window]))
+
+
+def test_an_aligned_edit_that_changes_nothing_returns_the_photo(model):
+    photo = textured_photo(500, 300)
+    detector = StubDetector([face_at(150, 150, 150), face_at(380, 140, 120, degrees=20)])
+    with stand_ins(model, ShiftAMN(0.0), FullMask()):
+        result = model.edit(photo, detector=detector)
+    assert result.aligned and np.asarray(result.mask).max() == 255
+    assert np.array_equal(np.asarray(result.image), photo)
+
+
 # ----------------------------------------------------------------------- edit rules
 
 
 def test_every_face_of_a_photo_is_edited_and_pasted_back(model):
-    photo = _photo(600, 300)
-    faces = [_face_at(150, 150, 150), _face_at(430, 160, 120, degrees=-20)]
+    photo = smooth_photo(600, 300)
+    faces = [face_at(150, 150, 150), face_at(430, 160, 120, degrees=-20)]
     detector = StubDetector(faces)
     result = model.edit(photo, detector=detector)
     assert result.aligned and len(result.faces) == 2
@@ -130,24 +140,24 @@ def test_every_face_of_a_photo_is_edited_and_pasted_back(model):
 
 
 def test_min_face_size_and_no_face(model):
-    photo = _photo(600, 300)
-    detector = StubDetector([_face_at(150, 150, 150), _face_at(430, 160, 60)])
+    photo = smooth_photo(600, 300)
+    detector = StubDetector([face_at(150, 150, 150), face_at(430, 160, 60)])
     assert len(model.edit(photo, detector=detector, min_face_size=100).faces) == 1
     with pytest.raises(NoFaceFoundError, match="no face"):
         model.edit(photo, detector=StubDetector([]))
 
 
 def test_face_crops_are_recognised(model):
-    crop = _photo(128, 128)
+    crop = smooth_photo(128, 128)
     # a face where the template says: edited as the crop it is (no warp)
-    in_place = model.edit(crop, detector=StubDetector([_face_at(64, 64, 128)]))
+    in_place = model.edit(crop, detector=StubDetector([face_at(64, 64, 128)]))
     assert not in_place.aligned and len(in_place.faces) == 1
     # a crop-shaped image where no face is found: taken as a crop too
     assert not model.edit(crop, detector=StubDetector([])).aligned
     # a crop-shaped image with the face elsewhere: aligned
-    assert model.edit(crop, detector=StubDetector([_face_at(45, 50, 90)])).aligned
+    assert model.edit(crop, detector=StubDetector([face_at(45, 50, 90)])).aligned
     # align=False never looks for faces; box= neither
-    detector = StubDetector([_face_at(45, 50, 90)])
+    detector = StubDetector([face_at(45, 50, 90)])
     assert not model.edit(crop, align=False, detector=detector).aligned
     assert not model.edit(crop, box=(0, 0, 64, 64), detector=detector).aligned
     assert detector.calls == 0
@@ -161,9 +171,9 @@ def test_without_the_extra_photos_ask_for_it_and_crops_still_work(model, monkeyp
 
     monkeypatch.setattr("sagan_edit.model.get_detector", unavailable)
     with pytest.raises(AlignmentUnavailableError, match=r"sagan-edit\[align\]"):
-        model.edit(_photo(900, 600))
-    assert not model.edit(_photo(128, 128)).aligned
-    assert not model.edit(_photo(900, 600), align=False).aligned
+        model.edit(smooth_photo(900, 600))
+    assert not model.edit(smooth_photo(128, 128)).aligned
+    assert not model.edit(smooth_photo(900, 600), align=False).aligned
 
 
 # --------------------------------------------------------------------- the real detector
@@ -204,7 +214,7 @@ def test_a_rotated_scaled_shifted_copy_aligns_back():
     reference = FaceAlignment.fit(original.landmarks, CELEBAHQ_TEMPLATE, 128)
     for degrees, scale, shift in ((12, 1.8, (300, 120)), (-15, 0.9, (40, 260))):
         # the copy: photo point p goes to scale * R p + shift
-        forward = np.hstack([scale * _rotation(degrees), np.array(shift, float)[:, None]])
+        forward = np.hstack([scale * rotation(degrees), np.array(shift, float)[:, None]])
         inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]
         size = (int(photo.width * 2.2), int(photo.height * 2.2))
         copy = photo.transform(size, Image.Transform.AFFINE, inverse.flatten().tolist(),

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_model
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
@@ -186,6 +187,87 @@ def test_save_mask_writes_mask_beside_output(runner, tiny_weights, tmp_path):
     result = invoke(runner, photo, "-w", tiny_weights, "--save-mask", "-o", tmp_path / "x.jpg")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "x_mask.png").is_file()
+
+
+# --------------------------------------------------------------------------- several attributes
+
+
+@pytest.fixture
+def tiny_aliases(monkeypatch):
+    """``--attr NAME`` loads a tiny random model for NAME (seeded by name) instead of weights."""
+    import sagan_edit.cli.edit
+
+    seeds = {"eyeglasses": 0, "smiling": 1, "no_beard": 2}
+    loaded: list[str] = []
+
+    def load(name, **kwargs):
+        loaded.append(name)
+        return make_tiny_model(seeds[name], name) if name in seeds else SaGAN.from_pretrained(name)
+
+    monkeypatch.setattr(sagan_edit.cli.edit, "load_model", load)
+    return loaded
+
+
+def test_several_attributes_apply_in_turn_with_one_union_mask(runner, tiny_aliases, tmp_path):
+    from sagan_edit import Editor
+
+    photo = write_image(tmp_path / "photo.png")
+    args = [photo, "--attr", "eyeglasses", "-a", "Smiling=REMOVE", "--no-align", "--save-mask"]
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    assert tiny_aliases == ["eyeglasses", "smiling"]
+    out = tmp_path / "photo_eyeglasses_smiling_removed.png"
+    assert f"-> {out}" in result.stderr and result.stdout == ""
+    editor = Editor([make_tiny_model(0, "eyeglasses"), make_tiny_model(1, "smiling")])
+    expected = editor.edit(photo, eyeglasses="add", smiling="remove", align=False)
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected.image))
+    mask = np.asarray(Image.open(tmp_path / "photo_eyeglasses_smiling_removed_mask.png"))
+    assert np.array_equal(mask, np.asarray(expected.mask))  # the union of the two masks
+    # the order given is the order applied, and the name follows it
+    again = invoke(runner, photo, "-a", "smiling=remove", "-a", "eyeglasses", "--no-align")
+    assert again.exit_code == 0, again.output
+    swapped = np.asarray(Image.open(tmp_path / "photo_smiling_removed_eyeglasses.png"))
+    assert not np.array_equal(swapped, np.asarray(expected.image))
+
+
+def test_several_attributes_on_a_folder_skip_their_own_outputs(runner, tiny_aliases, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "a.png", seed=1)
+    (folder / "broken.png").write_bytes(b"not an image")
+    args = [folder, "-a", "eyeglasses=remove", "-a", "smiling", "--no-align", "--force"]
+    first = invoke(runner, *args)
+    assert first.exit_code == 1, first.output
+    assert "1 of 2 input(s) failed; 1 written" in first.stderr
+    assert "broken.png" in error_lines(first.stderr)[0]
+    second = invoke(runner, *args)
+    assert second.exit_code == 1, second.output
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["a.png", "a_eyeglasses_removed_smiling.png", "broken.png"]
+
+
+def test_toggle_lets_the_classifier_decide_and_reports_each_face(
+    runner, tiny_weights, tiny_aliases, tmp_path
+):
+    photos = [write_image(tmp_path / f"p{i}.png", seed=i) for i in range(2)]
+    result = invoke(runner, *photos, "-w", tiny_weights, "--value", "toggle", "--no-align")
+    assert result.exit_code == 0, result.output
+    model = SaGAN.from_pretrained(tiny_weights)
+    tally = {"add": 0, "remove": 0}
+    for photo in photos:
+        out = photo.with_name(f"{photo.stem}_smiling_toggled.png")
+        (line,) = [x for x in result.stderr.splitlines() if x.startswith(f"{photo}: face 0:")]
+        assert "Smiling" in line and line.endswith(("added", "removed")), line
+        action = "remove" if line.endswith("removed") else "add"
+        tally[action] += 1
+        expected = model.edit(photo, value=action, align=False)
+        assert np.array_equal(np.asarray(Image.open(out)), np.asarray(expected.image))
+    summary = f"edited 2 image(s); toggle: Smiling removed {tally['remove']}, added {tally['add']}"
+    assert summary in result.stderr
+    # --attr NAME=toggle is the same; -q prints nothing
+    quiet = invoke(runner, photos[0], "-a", "eyeglasses=toggle", "--no-align", "-q", "-o",
+                   tmp_path / "q.png")  # fmt: skip
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
 
 
 # --------------------------------------------------------------------------- folders and batches
@@ -396,7 +478,11 @@ def test_two_inputs_with_one_output_name(runner, tiny_weights, tmp_path):
         (["{photo}", "--attr", "smiling", "--weights", "{weights}"], "exactly one"),
         (["{photo}", "--attr", "bald"], "unknown attribute"),
         (["{photo}", "-w", "{weights}", "--strength", "1.5"], "--strength"),
-        (["{photo}", "-w", "{weights}", "--value", "maybe"], "--value"),
+        (["{photo}", "-w", "{weights}", "--value", "maybe"], "'add', 'remove', 'toggle'"),
+        (["{photo}", "--attr", "eyeglasses=maybe"], "must be add, remove or toggle"),
+        (["{photo}", "--attr", "eyeglasses", "-a", "Eyeglasses=remove"], "named twice"),
+        (["{photo}", "--attr", "bald=add"], "unknown attribute 'bald'"),
+        (["{photo}", "--attr", "eyeglasses", "-w", "{weights}"], "exactly one"),
         (["{photo}", "{photo}", "-w", "{weights}", "-o", "{tmp}/x.png"], "single input"),
         (["{tmp}", "-w", "{weights}", "-o", "{tmp}/x.png"], "single input"),
         (["{photo}", "-w", "{weights}", "-o", "{tmp}/x.png", "--out-dir", "{tmp}"], "either"),
@@ -512,6 +598,7 @@ def test_photos_without_a_face_are_reported_and_the_others_go_on(runner, tiny_we
         def detect(self, rgb, *, min_face_size=80):
             return []
 
+    import sagan_edit.editor
     import sagan_edit.model
 
     photo = write_image(tmp_path / "wide.png", (300, 120))
@@ -522,12 +609,37 @@ def test_photos_without_a_face_are_reported_and_the_others_go_on(runner, tiny_we
         assert result.exit_code == 1
         assert error_lines(result.stderr)[0].startswith("error: ")
         assert "wide.png: no face of at least 80 px found" in result.stderr
+        # the library's advice, in the command line's words
+        assert "--min-face-size" in result.stderr and "--box" in result.stderr
+        assert "--no-align" in result.stderr
+        assert "min_face_size" not in result.stderr and "align=" not in result.stderr
         assert (tmp_path / "crop_smiling.png").is_file()
         assert not (tmp_path / "wide_smiling.png").exists()
         again = invoke(runner, photo, "-w", tiny_weights, "--no-align")
         assert again.exit_code == 0, again.output
         numbered = invoke(runner, photo, "-w", tiny_weights, "--face", "1", "-f")
         assert numbered.exit_code == 1 and "no face" in numbered.stderr
+        # several attributes (the editor's path) report it the same way
+        patch.setattr(sagan_edit.editor, "get_detector", lambda: NoFaces())
+        both = invoke(runner, photo, "-w", tiny_weights, "--value", "toggle")
+        assert both.exit_code == 1 and "wide.png: no face" in both.stderr
+        assert "--min-face-size" in both.stderr and "min_face_size" not in both.stderr
+
+
+def test_library_advice_is_put_in_option_words():
+    from sagan_edit.cli.edit import cli_wording
+
+    message = (
+        "x.png: no face of at least 80 px found (lower min_face_size, give the face's box=, or "
+        "edit the image as an aligned face crop: align=False)"
+    )
+    assert cli_wording(message) == (
+        "x.png: no face of at least 80 px found (lower --min-face-size, give the face's --box, "
+        "or edit the image as an aligned face crop: --no-align)"
+    )
+    assert cli_wording("faces [1, 3] asked for, but 2 found") == (
+        "--face 1 --face 3 asked for, but 2 found"
+    )
 
 
 def test_box_excludes_align(runner, tiny_weights, tmp_path):
@@ -560,12 +672,12 @@ def help_examples() -> list[str]:
     return list(dict.fromkeys(examples))
 
 
-def test_help_examples_run_as_written(tiny_weights, tmp_path, monkeypatch):
+def test_help_examples_run_as_written(tmp_path, monkeypatch):
     """Each example runs in a folder holding the files it names (any model: a tiny one here)."""
     import sagan_edit.cli.edit
 
     monkeypatch.setattr(
-        sagan_edit.cli.edit, "load_model", lambda name, **kw: SaGAN.from_pretrained(tiny_weights)
+        sagan_edit.cli.edit, "load_model", lambda name, **kw: make_tiny_model(attribute=name)
     )
     examples = help_examples()
     assert len(examples) >= 4, examples
@@ -591,7 +703,8 @@ def test_help_examples_run_as_written(tiny_weights, tmp_path, monkeypatch):
 def test_help_lists_choices_and_no_flag_values():
     texts = {command: help_text(*command) for command in COMMANDS}
     for text in texts.values():
-        assert "<bool>" not in text and "<str>" not in text
+        assert "<bool>" not in text and "<str>" not in text and "<list" not in text
+        assert "{" not in text.splitlines()[0], text  # typer's {INPUT}... in the usage line
     train = texts[("train",)]
     choices = (
         "--variant [attention|none|residual]",
@@ -602,7 +715,13 @@ def test_help_lists_choices_and_no_flag_values():
         assert shown in train, shown
     assert "--data-format [celeba|celebahq|folder|packed]" in texts[("eval",)]
     edit = " ".join(texts[("edit",)].split())
-    assert "--value [add|remove]" in edit and "--align / --no-align Find" in edit
+    assert "--value [add|remove|toggle]" in edit and "--align / --no-align Find" in edit
+    assert "-a, --attr ALIAS[=VALUE]" in edit
+    assert edit.startswith("Usage: sagan-edit edit [OPTIONS] INPUT... ")
+    assert "Arguments: INPUT... Image files" in edit
+    download = " ".join(texts[("download",)].split())
+    assert download.startswith("Usage: sagan-edit download [OPTIONS] [NAME]... ")
+    assert "Arguments: NAME... Aliases" in download
     assert "centred square" not in edit and "find and align every face of a photo" in edit
 
 

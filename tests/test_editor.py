@@ -7,11 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import (
+    FullMask,
+    ShiftAMN,
+    StubDetector,
+    face_at,
+    make_tiny_model,
+    smooth_photo,
+    stand_ins,
+    textured_photo,
+)
 from PIL import Image
 
 from sagan_edit import AttributeClassifier, SaGAN, UnknownAttributeError, WeightsNotFoundError
-from sagan_edit.align import CELEBAHQ_TEMPLATE, Face
 from sagan_edit.classifier import ClassifierConfig
 from sagan_edit.data import default_data_root
 from sagan_edit.editor import Editor, MultiEditResult, edit
@@ -19,12 +27,6 @@ from sagan_edit.toggle import ToggleDecision, parse_edit_value
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "astronaut.png"
 CELEBAHQ = default_data_root() / "celebahq128"
-
-
-def _photo(width: int, height: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    low = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-    return np.array(Image.fromarray(low).resize((width, height), Image.Resampling.BILINEAR))
 
 
 class _HalfMask(torch.nn.Module):
@@ -41,26 +43,6 @@ class _HalfMask(torch.nn.Module):
         else:
             mask[..., image.shape[-2] // 2 :, :] = 1
         return mask
-
-
-class StubDetector:
-    """A detector that 'finds' the faces it was given in any photo, and counts its calls."""
-
-    def __init__(self, faces: list[Face]) -> None:
-        self.faces = faces
-        self.calls = 0
-
-    def detect(self, rgb: np.ndarray, *, min_face_size: int = 80) -> list[Face]:
-        self.calls += 1
-        return [f for f in self.faces if f.size >= min_face_size]
-
-
-def _face_at(centre_x: float, centre_y: float, side: float) -> Face:
-    """A face whose landmarks sit where the template puts them in a crop of ``side`` pixels."""
-    landmarks = (np.asarray(CELEBAHQ_TEMPLATE) - 0.5) * side + (centre_x, centre_y)
-    half = side / 2
-    box = (int(centre_x - half), int(centre_y - half), int(centre_x + half), int(centre_y + half))
-    return Face(box, landmarks, 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +72,7 @@ def _pixels(image: Image.Image) -> np.ndarray:
 
 
 def test_a_one_model_editor_gives_exactly_what_sagan_edit_gives(glasses):
-    photo = _photo(90, 70)
+    photo = smooth_photo(90, 70)
     for value in (True, "remove"):
         alone = glasses.edit(photo, value=value, align=False, strength=0.7)
         together = Editor([glasses]).edit(photo, {"eyeglasses": value}, align=False, strength=0.7)
@@ -101,7 +83,7 @@ def test_a_one_model_editor_gives_exactly_what_sagan_edit_gives(glasses):
 
 def test_models_apply_in_turn_and_the_mask_is_the_union(half_masks):
     glasses, smile = half_masks
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     editor = Editor([glasses, smile])
     result = editor(photo, eyeglasses=True, smiling="remove", align=False)
     assert isinstance(result, MultiEditResult)
@@ -120,9 +102,25 @@ def test_models_apply_in_turn_and_the_mask_is_the_union(half_masks):
     assert np.array_equal(_pixels(result.image)[:32, :32], photo[:32, :32])
 
 
+def test_the_models_changes_add_up_and_no_change_changes_nothing(glasses, smile):
+    photo = textured_photo(500, 300)
+    detector = StubDetector([face_at(150, 150, 150), face_at(380, 140, 120)])
+    editor = Editor([glasses, smile])
+    with stand_ins(glasses, ShiftAMN(), FullMask()), stand_ins(smile, ShiftAMN(), FullMask()):
+        unchanged = editor(photo, eyeglasses=True, smiling=True, detector=detector)
+    assert np.array_equal(_pixels(unchanged.image), photo)  # no change: none, under full masks
+    with (
+        stand_ins(glasses, ShiftAMN(0.16), FullMask()),
+        stand_ins(smile, ShiftAMN(-0.16), FullMask()),
+    ):
+        there_and_back = editor(photo, eyeglasses=True, smiling=True, align=False)
+    # +20.4 levels, then -20.4 measured from the brightened crop: the photo, rounding apart
+    assert np.abs(_pixels(there_and_back.image).astype(int) - photo).max() <= 1
+
+
 def test_the_order_of_the_edits_is_the_order_of_application(half_masks):
     glasses, smile = half_masks
-    photo = _photo(64, 64, seed=3)
+    photo = smooth_photo(64, 64, seed=3)
     editor = Editor({"eyeglasses": glasses, "smiling": smile})
     result = editor.edit(photo, {"smiling": True, "eyeglasses": True}, align=False)
     assert list(result.masks) == ["Smiling", "Eyeglasses"]
@@ -133,7 +131,7 @@ def test_the_order_of_the_edits_is_the_order_of_application(half_masks):
 
 def test_per_attribute_strength(half_masks):
     glasses, smile = half_masks
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     result = Editor([glasses, smile]).edit(
         photo, eyeglasses=True, smiling=True, strength={"smiling": 0.0}, align=False
     )
@@ -142,10 +140,10 @@ def test_per_attribute_strength(half_masks):
 
 
 def test_each_photo_is_searched_for_faces_once_whatever_the_number_of_models(glasses, smile):
-    photo = _photo(600, 300)
-    detector = StubDetector([_face_at(150, 150, 150), _face_at(450, 160, 120)])
+    photo = smooth_photo(600, 300)
+    detector = StubDetector([face_at(150, 150, 150), face_at(450, 160, 120)])
     results = Editor([glasses, smile]).edit(
-        [photo, _photo(600, 300, seed=1)], eyeglasses=True, smiling=True, detector=detector
+        [photo, smooth_photo(600, 300, seed=1)], eyeglasses=True, smiling=True, detector=detector
     )
     assert detector.calls == 2  # one per photo, not one per photo and model
     assert isinstance(results, list) and len(results) == 2
@@ -175,14 +173,14 @@ def test_models_load_from_local_folders(make_model_dir):
     assert "SMILING" in editor and editor["smiling"].attribute == "Smiling"
     by_name = Editor({"eyeglasses": one, "Smiling": two}, device="cpu")
     assert by_name.attributes == editor.attributes
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     a = editor(photo, eyeglasses=True, smiling=False, align=False)
     b = by_name(photo, eyeglasses=True, smiling=False, align=False)
     assert np.array_equal(_pixels(a.image), _pixels(b.image))
 
 
 def test_bad_editors_and_edits_fail_with_one_clear_line(glasses, smile):
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     editor = Editor([glasses, smile])
     with pytest.raises(UnknownAttributeError, match=r"no model for 'no_beard' \(it holds: Eye"):
         editor(photo, no_beard=True)
@@ -227,10 +225,10 @@ class _BrightnessJudge(AttributeClassifier):
 def test_toggle_removes_the_attribute_where_the_classifier_finds_it_and_adds_it_elsewhere(
     glasses,
 ):
-    photo = _photo(600, 300)
+    photo = smooth_photo(600, 300)
     photo[:, :300] = 230  # the left face is bright: the judge finds the attribute there
     photo[:, 300:] = 25
-    detector = StubDetector([_face_at(150, 150, 150), _face_at(450, 160, 120)])
+    detector = StubDetector([face_at(150, 150, 150), face_at(450, 160, 120)])
     judge = _BrightnessJudge(ClassifierConfig(image_size=32, channels=[2, 2, 2, 2, 2], hidden=4))
     result = Editor([glasses], classifier=judge).edit(photo, eyeglasses="toggle", detector=detector)
     assert result.decisions == [
@@ -250,7 +248,7 @@ def test_toggle_removes_the_attribute_where_the_classifier_finds_it_and_adds_it_
 
 
 def test_sagan_edit_toggle_uses_the_shipped_classifier_and_reports_it(glasses):
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     result = glasses.edit(photo, value="toggle", align=False)
     assert isinstance(result, MultiEditResult) and len(result.decisions) == 1
     decision = result.decisions[0]
@@ -292,7 +290,7 @@ def test_toggle_on_real_faces_follows_their_labels_and_flips_them():
 
 
 def test_the_module_level_edit_uses_the_published_models():
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     result = edit(photo, eyeglasses=True, align=False, strength=0.5, device="cpu")
     expected = SaGAN.from_pretrained("eyeglasses", device="cpu").edit(
         photo, True, align=False, strength=0.5
@@ -303,4 +301,4 @@ def test_the_module_level_edit_uses_the_published_models():
 
 def test_the_module_level_edit_names_a_model_that_is_not_available(hf_offline):
     with pytest.raises(WeightsNotFoundError, match="smiling"):
-        edit(_photo(64, 64), eyeglasses=True, smiling=False, align=False, device="cpu")
+        edit(smooth_photo(64, 64), eyeglasses=True, smiling=False, align=False, device="cpu")

@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from conftest import FullMask, ShiftAMN, fine_detail, smooth_photo, stand_ins, textured_photo
 from PIL import Image
 
 from sagan_edit import EditResult, ImageLoadError, InvalidBoxError, SaGAN, SaGANConfig
+from sagan_edit.imaging import model_change
 from sagan_edit.model import select_device
 
 
@@ -18,12 +20,6 @@ from sagan_edit.model import select_device
 def model() -> SaGAN:
     torch.manual_seed(0)
     return SaGAN(SaGANConfig("eyeglasses", image_size=64, base_channels=8, num_residual_blocks=1))
-
-
-def _photo(width: int, height: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    low = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-    return np.array(Image.fromarray(low).resize((width, height), Image.Resampling.BILINEAR))
 
 
 class _LeftHalfMask(torch.nn.Module):
@@ -36,7 +32,7 @@ class _LeftHalfMask(torch.nn.Module):
 
 
 def test_edit_returns_input_sized_images(model):
-    photo = _photo(200, 120)
+    photo = smooth_photo(200, 120)
     result = model.edit(photo, align=False)
     assert isinstance(result, EditResult)
     assert result.image.size == (200, 120) and result.image.mode == "RGB"
@@ -44,7 +40,7 @@ def test_edit_returns_input_sized_images(model):
 
 
 def test_pixels_where_mask_is_zero_are_bit_identical_on_a_large_photo(model):
-    photo = _photo(1536, 1024)
+    photo = smooth_photo(1536, 1024)
     san = model.generator.san
     model.generator.san = _LeftHalfMask()
     try:
@@ -62,8 +58,43 @@ def test_pixels_where_mask_is_zero_are_bit_identical_on_a_large_photo(model):
     assert np.abs(out[:, 800:1200].astype(int) - photo[:, 800:1200]).mean() > 5
 
 
+def test_a_model_that_changes_nothing_returns_the_input_exactly_even_under_a_full_mask(model):
+    photo = textured_photo(300, 200)
+    with stand_ins(model, ShiftAMN(0.0), FullMask()):
+        result = model.edit(photo, box=(40, 20, 200, 180), strength=0.6)
+    assert (np.asarray(result.mask)[20:180, 40:200] == 153).all()  # 0.6 of 255 on the face
+    assert np.array_equal(np.asarray(result.image), photo)
+
+
+def test_the_photos_own_detail_is_kept_under_the_mask(model):
+    photo = textured_photo(256, 256)  # edited at 64 px: its finest detail is not in the crop
+    with stand_ins(model, ShiftAMN(0.16), FullMask()):
+        result = model.edit(photo, align=False)
+    out = np.asarray(result.image)
+    assert (np.asarray(result.mask) == 255).all()
+    # the model's change (0.16 of [-1, 1]: 20.4 levels) is added to every pixel of the photo;
+    # pasting AMN's up-sampled image over the photo would blur its detail away
+    assert np.array_equal(out, photo + 20)
+    assert fine_detail(out) == pytest.approx(fine_detail(photo))
+
+
+def test_the_changes_colour_is_low_passed_and_its_brightness_kept():
+    crop = torch.zeros(3, 16, 16)
+    edited = crop.clone()
+    edited[:, 8, 8] = torch.tensor([0.4, -0.3, 0.2])  # AMN's rainbow noise: a one-pixel dot
+    edited[:, 3, 3] = 0.2  # a grey one
+    raw, smoothed = model_change(edited, crop, 0.0), model_change(edited, crop)
+    assert not model_change(crop, crop).any()  # no change stays exactly none
+    luma = torch.tensor([0.299, 0.587, 0.114])
+    assert torch.allclose(torch.einsum("c,chw->hw", luma, smoothed),
+                          torch.einsum("c,chw->hw", luma, raw), atol=1e-4)  # fmt: skip
+    colour = smoothed - smoothed.mean(0)  # what is not grey
+    assert colour[:, 8, 8].abs().max() < 0.3 * (raw - raw.mean(0))[:, 8, 8].abs().max()
+    assert torch.allclose(smoothed[:, 3, 3], raw[:, 3, 3], atol=1e-4)
+
+
 def test_strength_scales_the_mask(model):
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     unchanged = model.edit(photo, strength=0.0, align=False)
     assert np.array_equal(np.asarray(unchanged.image), photo)
     assert not np.asarray(unchanged.mask).any()
@@ -75,7 +106,7 @@ def test_strength_scales_the_mask(model):
 
 
 def test_value_add_and_remove_differ(model):
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     added = np.asarray(model.edit(photo, value=True, align=False).image)
     removed = np.asarray(model.edit(photo, value="remove", align=False).image)
     assert np.array_equal(np.asarray(model.edit(photo, value=0, align=False).image), removed)
@@ -85,7 +116,7 @@ def test_value_add_and_remove_differ(model):
 
 
 def test_accepts_path_pil_array_tensor_and_bytes(model, tmp_path):
-    photo = _photo(96, 80)
+    photo = smooth_photo(96, 80)
     path = tmp_path / "face.png"
     Image.fromarray(photo).save(path)
     expected = np.asarray(model.edit(photo, align=False).image)
@@ -96,7 +127,7 @@ def test_accepts_path_pil_array_tensor_and_bytes(model, tmp_path):
 
 
 def test_batches_list_and_4d_tensor(model):
-    photos = [_photo(64, 64, seed=s) for s in range(3)]
+    photos = [smooth_photo(64, 64, seed=s) for s in range(3)]
     singles = [np.asarray(model.edit(p, align=False).image) for p in photos]
     as_list = model.edit(photos, batch_size=2, align=False)
     assert isinstance(as_list, list) and len(as_list) == 3
@@ -106,13 +137,13 @@ def test_batches_list_and_4d_tensor(model):
         # Batched and single runs may differ in the last float bit; allow one grey level.
         assert np.abs(np.asarray(a.image).astype(int) - single).max() <= 1
         assert np.abs(np.asarray(b.image).astype(int) - single).max() <= 1
-    mixed = model.edit([_photo(50, 70), _photo(300, 200)], align=False)
+    mixed = model.edit([smooth_photo(50, 70), smooth_photo(300, 200)], align=False)
     assert [r.image.size for r in mixed] == [(50, 70), (300, 200)]
 
 
 def test_prepare_generate_paste_is_edit_in_steps(model):
     """The command line's steps give `edit`'s bytes; a bad argument still fails."""
-    photos = [_photo(90, 70, seed=s) for s in range(3)]
+    photos = [smooth_photo(90, 70, seed=s) for s in range(3)]
     expected = model.edit(photos, value=False, batch_size=3, align=False, strength=0.7)
     prepared = [model.prepare(p, align=False) for p in photos]
     assert [len(item.crops) for item in prepared] == [1, 1, 1]
@@ -142,7 +173,7 @@ def test_batch_invariant_generate_gives_each_crop_its_single_result(model):
 
 
 def test_rgba_grayscale_palette_and_exif(model, tmp_path):
-    rgb = _photo(80, 60)
+    rgb = smooth_photo(80, 60)
     alpha = np.linspace(0, 255, 80 * 60).astype(np.uint8).reshape(60, 80)
     rgba = model.edit(Image.fromarray(np.dstack([rgb, alpha]), "RGBA"), align=False).image
     assert rgba.mode == "RGBA" and np.array_equal(np.asarray(rgba)[..., 3], alpha)
@@ -171,7 +202,7 @@ def test_bad_inputs_raise_one_line_errors(model, tmp_path):
 
 
 def test_deterministic_and_thread_safe(model):
-    photos = [_photo(120, 90, seed=s) for s in range(4)]
+    photos = [smooth_photo(120, 90, seed=s) for s in range(4)]
     expected = [np.asarray(model.edit(p, align=False).image) for p in photos]
     for photo, want in zip(photos, expected, strict=True):
         assert np.array_equal(np.asarray(model.edit(photo, align=False).image), want)
@@ -182,7 +213,7 @@ def test_deterministic_and_thread_safe(model):
 
 def test_save_load_round_trip_bf16_and_device(model, tmp_path):
     model.save_pretrained(tmp_path)
-    photo = _photo(64, 64)
+    photo = smooth_photo(64, 64)
     loaded = SaGAN.from_pretrained(tmp_path, device="cpu")
     assert loaded.config == model.config and loaded.attribute == "Eyeglasses"
     assert np.array_equal(
@@ -202,12 +233,12 @@ def test_save_load_round_trip_bf16_and_device(model, tmp_path):
 
 def test_png_bytes_of_result_round_trip(model):
     buffer = io.BytesIO()
-    model.edit(_photo(64, 64), align=False).image.save(buffer, format="PNG")
+    model.edit(smooth_photo(64, 64), align=False).image.save(buffer, format="PNG")
     assert Image.open(io.BytesIO(buffer.getvalue())).size == (64, 64)
 
 
 def test_box_limits_the_edit_to_the_face_region(model):
-    photo = _photo(300, 200)
+    photo = smooth_photo(300, 200)
     result = model.edit(photo, box=(40, 20, 140, 120), align=False)
     out, mask = np.asarray(result.image), np.asarray(result.mask)
     outside = np.ones(mask.shape, bool)

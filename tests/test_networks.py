@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sagan_edit import Discriminator, Generator
-from sagan_edit import SaGANConfig
+from sagan_edit import Discriminator, Generator, SaGANConfig
 from sagan_edit.networks import AttributeInput, ResidualBlock
 
 

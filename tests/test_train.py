@@ -233,7 +233,11 @@ def test_a_flat_config_of_older_versions_loads(tmp_path: Path) -> None:
         face_template=template, data="faces", data_format="folder", datasets=("CelebA",),
     )  # fmt: skip
     assert loaded == expected and loaded.model.face_template == template
-    layers = {"residual_norm": "instance", "attribute_input": "after_norm", "disc_leaky_slope": 0.01}
+    layers = {
+        "residual_norm": "instance",
+        "attribute_input": "after_norm",
+        "disc_leaky_slope": 0.01,
+    }
     assert loaded.settings() == json.loads(FLAT_CONFIG) | {"datasets": ("CelebA",)} | layers
     # saved again, it is nested, and reads back the same
     loaded.save(tmp_path)

@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from .attributes import CELEBA_ATTRIBUTES, PAPER_ATTRIBUTES
     from .classifier import AttributeClassifier
     from .config import SaGANConfig
+    from .editor import Editor, MultiEditResult, edit
     from .errors import *  # noqa: F403 - the exceptions, re-exported below
     from .hub import PRETRAINED, list_models
     from .model import EditResult, SaGAN
     from .networks import Discriminator, Generator
+    from .toggle import ToggleDecision
 
 #: Every exception of `sagan_edit.errors`, re-exported as they are (that module imports nothing).
 _ERRORS = tuple(name for name in errors.__all__ if isinstance(getattr(errors, name), type))
@@ -33,12 +35,16 @@ _EXPORTS: dict[str, str] = {
     "PAPER_ATTRIBUTES": "attributes",
     "AttributeClassifier": "classifier",
     "SaGANConfig": "config",
+    "Editor": "editor",
+    "MultiEditResult": "editor",
+    "edit": "editor",
     "PRETRAINED": "hub",
     "list_models": "hub",
     "EditResult": "model",
     "SaGAN": "model",
     "Discriminator": "networks",
     "Generator": "networks",
+    "ToggleDecision": "toggle",
 }
 
 __all__ = [
@@ -48,10 +54,14 @@ __all__ = [
     "AttributeClassifier",
     "Discriminator",
     "EditResult",
+    "Editor",
     "Generator",
+    "MultiEditResult",
     "SaGAN",
     "SaGANConfig",
+    "ToggleDecision",
     "__version__",
+    "edit",
     "list_models",
 ]
 __all__ += _ERRORS

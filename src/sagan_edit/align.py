@@ -9,10 +9,12 @@ A SaGAN model only knows faces framed like its training images. To edit a photo,
    training crops — is fitted by least squares (`similarity_transform`), and the face is
    resampled into a ``image_size`` square through it (`FaceAlignment.crop`);
 3. **edited** at the model's resolution;
-4. **pasted back**: AMN's image and the attention mask are warped back into the photo through the
-   inverse transform, at the photo's full resolution, and composited through the 8-bit mask
-   (`FaceAlignment.paste`). The mask is tapered to zero at the crop's border so no seam shows;
-   every pixel whose mask is 0 stays bit-for-bit the input.
+4. **pasted back**: the model's change to its crop (AMN's image minus the crop) and the
+   attention mask are warped back into the photo through the inverse transform, and the change
+   is added to the photo's own full-resolution pixels through the 8-bit mask
+   (`FaceAlignment.paste`), so the photo keeps its detail under the mask. The mask is tapered
+   to zero at the crop's border so no seam shows; every pixel whose mask is 0 stays
+   bit-for-bit the input.
 
 **Coordinates.** Points are continuous pixel coordinates: pixel ``(i, j)`` covers ``[j, j+1] x
 [i, i+1]``, so its centre is ``(j + 0.5, i + 0.5)``. Templates are fractions of the crop's side.
@@ -45,7 +47,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import AlignmentUnavailableError, NoFaceFoundError
-from .imaging import blend, quantise_mask
+from .imaging import CHROMA_SIGMA, Box, add_change, model_change, paste_box, quantise_mask
 
 __all__ = [
     "CELEBAHQ_TEMPLATE",
@@ -61,6 +63,7 @@ __all__ = [
     "derive_template",
     "get_detector",
     "is_aligned",
+    "paste_edit",
     "similarity_transform",
 ]
 
@@ -479,16 +482,19 @@ class FaceAlignment:
         self,
         out: np.ndarray,
         full_mask: np.ndarray,
-        amn_image: torch.Tensor,
+        change: torch.Tensor,
         mask: torch.Tensor,
         strength: float = 1.0,
     ) -> None:
-        """Composite an edited crop into ``out`` (H, W, 3) uint8 in place, through its mask.
+        """Add an edited crop's change to ``out`` (H, W, 3) uint8 in place, through its mask.
 
-        ``amn_image`` is (3, S, S) in [-1, 1], ``mask`` (1, S, S) in [0, 1]. The mask, scaled by
+        ``change`` is the model's change to its crop (`model_change`: AMN's image minus the
+        crop), (3, S, S) in 8-bit levels; ``mask`` is (1, S, S) in [0, 1]. The mask, scaled by
         ``strength`` and tapered to 0 over the crop's outer 1/16, is warped back (bilinear),
-        quantised to 8 bits and merged into ``full_mask`` (H, W) uint8 by maximum; AMN's image is
-        warped back bicubically. Pixels whose 8-bit mask is 0 are not touched.
+        quantised to 8 bits and merged into ``full_mask`` (H, W) uint8 by maximum. The change is
+        warped back bicubically and added to the photo's own pixels through the mask
+        (`add_change`), so the photo keeps its full-resolution detail. Pixels whose 8-bit mask
+        is 0 are not touched. `paste_edit` computes the change and picks the paste.
         """
         height, width = out.shape[:2]
         left, top, right, bottom = self.photo_region(width, height)
@@ -497,14 +503,36 @@ class FaceAlignment:
         taper = _border_taper(self.size, self.size / 16)
         weights = (mask.float().cpu()[0] * strength).clamp(0, 1) * taper
         coords = _apply(self.matrix, _pixel_centres(left, top, right - left, bottom - top))
-        warped_mask = _sample(weights[None], coords, "bilinear")[0]
-        mask_u8 = quantise_mask(warped_mask)
-        amn = amn_image.float().cpu().add(1).mul(127.5)
-        warped = _sample(amn, coords, "bicubic").clamp(0, 255).permute(1, 2, 0).numpy()
-        blend(out[top:bottom, left:right], mask_u8, warped)
+        mask_u8 = quantise_mask(_sample(weights[None], coords, "bilinear")[0])
+        change = _sample(change.float().cpu(), coords, "bicubic")
+        add_change(out[top:bottom, left:right], mask_u8, change.permute(1, 2, 0).numpy())
         np.maximum(
             full_mask[top:bottom, left:right], mask_u8, out=full_mask[top:bottom, left:right]
         )
+
+
+def paste_edit(
+    out: np.ndarray,
+    full_mask: np.ndarray,
+    place: Box | FaceAlignment,
+    amn_image: torch.Tensor,
+    mask: torch.Tensor,
+    strength: float = 1.0,
+    *,
+    crop: torch.Tensor,
+    chroma_sigma: float = CHROMA_SIGMA,
+) -> None:
+    """Add one face's edit to ``out`` in place: the model's change to ``crop``, through its mask.
+
+    ``place`` is the face's square box (`paste_box`) or its alignment (`FaceAlignment.paste`);
+    ``crop`` is the generator's input and ``amn_image`` AMN's output, (3, S, S) in [-1, 1], and
+    ``mask`` SAN's, (1, S, S) in [0, 1]; ``chroma_sigma`` as for `model_change`.
+    """
+    change = model_change(amn_image, crop, chroma_sigma)
+    if isinstance(place, FaceAlignment):
+        place.paste(out, full_mask, change, mask, strength)
+    else:
+        paste_box(out, full_mask, place, change, mask, strength)
 
 
 def is_aligned(

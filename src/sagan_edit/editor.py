@@ -6,8 +6,9 @@ image once for all of them:
 1. every face of the image is found once (one detector call per image, whatever the number of
    models) and aligned once for all the models that share a crop size and face template;
 2. the models are applied in turn, in the order the edits are named: each model's crop is cut
-   from the image as the previous models left it, edited, and pasted back through that model's
-   attention mask;
+   from the image as the previous models left it, edited, and its change to that crop (AMN's
+   image minus the crop) is added back at full resolution through that model's attention mask
+   (`sagan_edit.imaging`);
 3. the result's ``mask`` is the union (the pixel-wise maximum) of the attributes' masks, and
    ``masks`` holds each attribute's own mask. Every pixel where ``mask`` is 0 is bit-for-bit
    the input.
@@ -42,11 +43,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .align import AlignmentUnavailableError, Face, FaceAlignment, FaceDetector, get_detector
+from .align import AlignmentUnavailableError, Face, FaceDetector, get_detector, paste_edit
 from .attributes import canonical_attribute
 from .classifier import AttributeClassifier
 from .errors import InvalidArgumentError, UnknownAttributeError
-from .imaging import Box, ImageInput, SourceImage, load_images, paste_box, to_output
+from .imaging import Box, ImageInput, SourceImage, load_images, to_output
 from .model import EditResult, SaGAN, _EditPlan, check_where
 from .toggle import ToggleDecision, classifier_column, decide, parse_edit_value, shipped_classifier
 from .validation import (
@@ -358,11 +359,10 @@ class Editor:
             target = torch.tensor(targets, device=model.device, dtype=model.dtype)
             output = model._generator_runner()(crops.to(model.device, model.dtype), target)
             for k, (i, _, place) in enumerate(chunk):
+                # the change is measured against this model's own input: the image as the
+                # previous models left it
                 amn, mask = output.amn_image[k], output.mask[k]
-                if isinstance(place, FaceAlignment):
-                    place.paste(outputs[i], masks[i], amn, mask, step.strength)
-                else:
-                    paste_box(outputs[i], masks[i], place, amn, mask, step.strength)
+                paste_edit(outputs[i], masks[i], place, amn, mask, step.strength, crop=crops[k])
         return masks
 
 

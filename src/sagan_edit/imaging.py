@@ -9,13 +9,18 @@ The networks run on square ``image_size`` images. A photo of any size is handled
    already a face crop (photos whose faces must be found and aligned go through
    `sagan_edit.align` instead);
 3. after the model ran, its attention mask is scaled by ``strength``, up-sampled (bilinear) to the
-   crop's full size and quantised to 8 bits; AMN's image is up-sampled (bicubic) likewise;
-4. the result is ``input + mask * (amn - input)`` at full resolution, inside the crop only
-   (`paste_box`; faces aligned by `sagan_edit.align` are pasted back the same way, through the
-   inverse of their alignment warp).
+   crop's full size and quantised to 8 bits; the model's **change** to its input crop, AMN's image
+   minus the crop (`model_change`, its colour low-passed by `CHROMA_SIGMA` crop pixels), is
+   up-sampled (bicubic) likewise;
+4. the result is ``input + mask * change`` at full resolution (clamped to 0-255), inside the
+   crop only (`paste_box`; faces aligned by `sagan_edit.align` are pasted back the same way,
+   through the inverse of their alignment warp).
 
-Because the composite uses the same 8-bit mask that is returned, every pixel whose mask value is
-0 — including everything outside the face region — is bit-for-bit the input.
+Adding the change, rather than blending AMN's up-sampled image over the input, keeps the input's
+own detail under the mask: the model runs at 64-128 pixels, and a face in a photo is often
+several times larger. Because the composite uses the same 8-bit mask that is returned, every
+pixel whose mask value is 0 — including everything outside the face region — is bit-for-bit
+the input; and where the model changes nothing, nothing changes, whatever the mask.
 
 **Decoding.** Every input becomes an (H, W, 3) uint8 array; what cannot be is an
 `ImageLoadError` of one line (naming the file, for paths):
@@ -42,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import numbers
 import os
 import re
@@ -447,29 +453,76 @@ def to_model_input(source: SourceImage, size: int, box: Box | None = None) -> to
     return torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1).float().div(127.5).sub(1.0)
 
 
+CHROMA_SIGMA = 1.0
+"""Gaussian low-pass of the colour of a model's change before it is pasted, in crop pixels.
+
+AMN's images carry pixel-sized rainbow noise (seen in the embedded eyeglasses model); added to
+a photo, it shows as colour speckles. Eyes resolve colour more coarsely than brightness (why
+JPEG halves chroma resolution), so the change's chroma is low-passed and its luma kept: on
+``benchmarks/bench_paste.py``'s photos this cuts speckles under the mask from 15-31 % of the
+pixels to 2-7 %, and keeps 85-94 % of the coarse colour change and all of the luma change."""
+
+# BT.601 full-range RGB -> (Y, Cb, Cr), JPEG's, without the offsets (changes, not colours)
+_TO_YCC = torch.tensor(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+)
+_FROM_YCC = torch.linalg.inv(_TO_YCC)
+
+
+def model_change(
+    amn_image: torch.Tensor, crop: torch.Tensor, chroma_sigma: float = CHROMA_SIGMA
+) -> torch.Tensor:
+    """The model's change to its input crop, ``I_a - I``, in 8-bit levels: (3, S, S) float32.
+
+    ``amn_image`` and ``crop`` are (3, S, S) in [-1, 1]. The change's colour (Cb, Cr) is
+    low-passed by a Gaussian of ``chroma_sigma`` crop pixels (`CHROMA_SIGMA`; 0: not at all),
+    its luma kept. A zero change stays exactly zero.
+    """
+    change = (amn_image.float().cpu() - crop.float().cpu()) * 127.5
+    if chroma_sigma <= 0:
+        return change
+    ycc = (_TO_YCC @ change.flatten(1)).view_as(change)
+    ycc = torch.cat([ycc[:1], _gaussian_blur(ycc[1:], chroma_sigma)])
+    return (_FROM_YCC @ ycc.flatten(1)).view_as(change)
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur (C, H, W) ``image`` with a separable Gaussian of ``sigma`` pixels, edges repeated."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(image.dtype)
+    channels = image.shape[0]
+    x = image[:, None]  # channels as a batch: one kernel for all
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    return x.view(channels, *image.shape[1:])
+
+
 def paste_box(
     out: np.ndarray,
     full_mask: np.ndarray,
     box: Box,
-    amn_image: torch.Tensor,
+    change: torch.Tensor,
     mask: torch.Tensor,
     strength: float = 1.0,
 ) -> None:
-    """Paste a model-resolution edit into ``box`` of ``out`` in place (module docstring, 3-4).
+    """Add a model-resolution change to ``box`` of ``out`` in place (module docstring, 3-4).
 
     ``out`` is the (H, W, 3) uint8 image being built, ``full_mask`` its (H, W) uint8 mask;
-    ``amn_image`` is (3, s, s) in [-1, 1] and ``mask`` (1, s, s) in [0, 1].
+    ``change`` is the model's change to its crop (`model_change`), (3, s, s) in 8-bit levels,
+    and ``mask`` (1, s, s) in [0, 1].
     """
     left, top, right, bottom = box
     side = right - left
     mask = (mask.float().cpu() * strength).clamp(0, 1).unsqueeze(0)
-    amn = amn_image.float().cpu().add(1).mul(127.5).unsqueeze(0)
+    change = change.float().cpu().unsqueeze(0)
     if side != mask.shape[-1]:
         mask = F.interpolate(mask, size=(side, side), mode="bilinear", align_corners=False)
-        amn = F.interpolate(amn, size=(side, side), mode="bicubic", align_corners=False)
+        change = F.interpolate(change, size=(side, side), mode="bicubic", align_corners=False)
     mask_u8 = quantise_mask(mask[0, 0])
     full_mask[top:bottom, left:right] = mask_u8
-    blend(out[top:bottom, left:right], mask_u8, amn[0].clamp(0, 255).permute(1, 2, 0).numpy())
+    add_change(out[top:bottom, left:right], mask_u8, change[0].permute(1, 2, 0).numpy())
 
 
 def quantise_mask(mask: torch.Tensor) -> np.ndarray:
@@ -477,16 +530,18 @@ def quantise_mask(mask: torch.Tensor) -> np.ndarray:
     return mask.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
 
 
-def blend(region: np.ndarray, mask_u8: np.ndarray, edit: np.ndarray) -> None:
-    """Composite in place: ``region + mask/255 * (edit - region)``, rounded, where mask > 0.
+def add_change(region: np.ndarray, mask_u8: np.ndarray, change: np.ndarray) -> None:
+    """Blend ``region`` in place towards ``region + change`` (clamped) through the 8-bit mask.
 
     ``region`` is (h, w, 3) uint8 (a view into the output), ``mask_u8`` (h, w) uint8 and
-    ``edit`` (h, w, 3) float in [0, 255]. Pixels whose mask is 0 are not touched.
+    ``change`` (h, w, 3) float in 8-bit levels. Pixels whose mask is 0 are not touched, and
+    where ``change`` is 0 the result is ``region`` exactly, whatever the mask.
     """
     touched = mask_u8 > 0
     weight = mask_u8[touched].astype(np.float32)[:, None] / 255.0
     before = region[touched].astype(np.float32)
-    region[touched] = np.clip(np.rint(before + weight * (edit[touched] - before)), 0, 255)
+    edited = np.clip(before + change[touched], 0, 255)
+    region[touched] = np.clip(np.rint(before + weight * (edited - before)), 0, 255)
 
 
 def to_output(source: SourceImage, rgb: np.ndarray) -> Image.Image:

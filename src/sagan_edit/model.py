@@ -23,6 +23,7 @@ from .align import (
     NoFaceFoundError,
     get_detector,
     is_aligned,
+    paste_edit,
 )
 from .config import CONFIG_NAME, SaGANConfig
 from .errors import InvalidArgumentError, InvalidWeightsError
@@ -42,7 +43,6 @@ from .imaging import (
     load_image,
     load_images,
     looks_like_crop,
-    paste_box,
     to_model_input,
     to_output,
 )
@@ -119,12 +119,9 @@ class PreparedImage:
     def paste(
         self, index: int, amn_image: torch.Tensor, mask: torch.Tensor, strength: float = 1.0
     ) -> None:
-        """Paste face ``index``'s generator output (AMN's image, the mask) back at full size."""
-        place = self.placements[index]
-        if isinstance(place, FaceAlignment):
-            place.paste(self.pixels, self.mask, amn_image, mask, strength)
-        else:
-            paste_box(self.pixels, self.mask, place, amn_image, mask, strength)
+        """Add face ``index``'s change (AMN's image minus its crop) through its mask, full size."""
+        place, crop = self.placements[index], self.crops[index]
+        paste_edit(self.pixels, self.mask, place, amn_image, mask, strength, crop=crop)
 
     def result(self) -> EditResult:
         """The edited image and its mask, once every face is pasted back."""
@@ -529,26 +526,18 @@ class SaGAN(nn.Module):
         """
         load_weights_strictly(self, path, ignore_prefix="discriminator.")
 
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        token: str | bool | None = None,
-        private: bool | None = None,
-        revision: str | None = None,
-        commit_message: str = "Upload SaGAN model",
-        **save_kwargs: Any,
-    ) -> str:
-        """Save the model to a temporary folder, upload it to ``repo_id``; return the commit URL."""
+    def push_to_hub(self, repo_id: str, *, model_card: bool = True, **hub_options: Any) -> str:
+        """Save the model to a temporary folder, upload it to ``repo_id``; return the commit URL.
+
+        Args:
+            repo_id: the Hub repo, ``"user/name"`` (made, and its branch, when needed).
+            model_card: write the ``README.md`` model card (`save_pretrained`).
+            **hub_options: `sagan_edit.hub.push_folder_to_hub`'s keywords: ``token`` (default:
+                huggingface_hub's login), ``private`` (for a new repo), ``revision`` (the
+                branch; default ``main``) and ``commit_message``.
+        """
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp, **save_kwargs)
-            return push_folder_to_hub(
-                tmp,
-                repo_id,
-                token=token,
-                private=private,
-                revision=revision,
-                commit_message=commit_message,
-            )
+            self.save_pretrained(tmp, model_card=model_card)
+            return push_folder_to_hub(tmp, repo_id, **hub_options)

@@ -21,11 +21,12 @@ Conventions every command follows:
   `fail`); tracebacks are kept for bugs;
 - ``--help``, ``--version`` and usage errors found while parsing never import torch: a command
   module imports the library (`sagan_edit.model`, `sagan_edit.train`...) inside its function;
-- help is laid out by click as plain text (``rich_markup_mode=None``): help strings hold no
-  markup, an option's value placeholder is a short ``metavar`` (``N``, ``DIR``, ``[a|b]`` for a
-  choice), and examples in a docstring go in a ``\\b`` paragraph, each one runnable as written.
+- help is laid out by click as plain text (``rich_markup_mode=None``, `PlainHelpCommand`): help
+  strings hold no markup, an option's value placeholder is a short ``metavar`` (``N``, ``DIR``,
+  ``[a|b]`` for a choice), an argument shows as its metavar (``INPUT...``), and examples in a
+  docstring go in a ``\\b`` paragraph, each one runnable as written.
 
-Adding a subcommand is a module with one function and one line here::
+Adding a subcommand is a module with one function and one entry of `COMMANDS` here::
 
     # sagan_edit/cli/pack.py
     def pack_command(...) -> None:
@@ -35,7 +36,7 @@ Adding a subcommand is a module with one function and one line here::
             ...
 
     # below
-    app.command("pack")(pack_command)
+    COMMANDS = {..., "pack": pack_command}
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ import difflib
 import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ._common import STDIO
+from ._common import STDIO, PlainHelpCommand
 from .demo import demo_command
 from .download import download_command
 from .edit import edit_command
@@ -60,7 +61,7 @@ from .eval import eval_command
 from .models import models_command
 from .train import train_command
 
-__all__ = ["DefaultCommandGroup", "app", "main"]
+__all__ = ["COMMANDS", "DefaultCommandGroup", "app", "main"]
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -136,12 +137,17 @@ def _main_callback(
     """Edit face attributes in photos with SaGAN."""
 
 
-app.command("edit")(edit_command)
-app.command("download")(download_command)
-app.command("models")(models_command)
-app.command("train")(train_command)
-app.command("eval")(eval_command)
-app.command("demo")(demo_command)
+#: The commands, in the order ``--help`` lists them.
+COMMANDS: dict[str, Callable[..., None]] = {
+    "edit": edit_command,
+    "download": download_command,
+    "models": models_command,
+    "train": train_command,
+    "eval": eval_command,
+    "demo": demo_command,
+}
+for _name, _command in COMMANDS.items():
+    app.command(_name, cls=PlainHelpCommand)(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,9 +13,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand
 
 from ..errors import SaGANError, WeightsNotFoundError
 
@@ -54,6 +55,66 @@ DataFormatOption = Annotated[
         help="Layout of --data (default: recognised from it).",
     ),
 ]
+#: ``--revision``, for the commands that fetch weights from the Hub.
+RevisionOption = Annotated[
+    str | None,
+    typer.Option("--revision", metavar="REV", help="Hub branch, tag or commit of the weights."),
+]
+
+
+def weights_option(help: str, *, metavar: str = "REPO_OR_FOLDER", **settings: Any) -> Any:
+    """``-w, --weights``: the model a command loads (its type and default are the command's)."""
+    return typer.Option("--weights", "-w", metavar=metavar, help=help, **settings)
+
+
+def quiet_option(silenced: str) -> Any:
+    """``-q, --quiet``: print errors only, without ``silenced`` (``"progress lines"``)."""
+    return typer.Option("--quiet", "-q", help=f"Print errors only: no {silenced}.")
+
+
+# --------------------------------------------------------------------------- help layout
+
+
+class PlainHelpCommand(TyperCommand):
+    """A typer command whose help names an argument by its metavar: ``INPUT...``, ``[NAME]...``.
+
+    Typer adds the Python type to an argument (``INPUT <list[str]>``) and puts a required one in
+    braces in the usage line (``{INPUT}...``); the metavar and its help already say what to give.
+    """
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The usage line after the command's name: ``[OPTIONS] INPUT...``."""
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                pieces.append(argument_metavar(param, usage=True))
+            else:
+                pieces += param.get_usage_pieces(ctx)
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """The Arguments and Options sections, each argument shown as ``INPUT...``."""
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                sections["Arguments"].append((argument_metavar(param), record[1]))
+            else:
+                sections["Options"].append(record)
+        for title, records in sections.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+def argument_metavar(param: Any, *, usage: bool = False) -> str:
+    """How help names an argument: ``INPUT``, ``INPUT...``; ``[NAME]...`` in the usage line."""
+    name = param.metavar or (param.name or "").upper()
+    if usage and not param.required:
+        name = f"[{name}]"
+    return name + ("..." if param.nargs != 1 else "")
 
 
 # --------------------------------------------------------------------------- output and errors

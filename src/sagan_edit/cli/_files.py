@@ -1,8 +1,9 @@
 """Which files ``sagan-edit edit`` reads and writes: planning the outputs, writing them safely.
 
 `plan_jobs` expands folders into their images and names every output (beside the input, in
-``--out-dir`` or ``-o``), refusing to overwrite an input, a file another input writes, or an
-existing file without ``--force``. `write_job` writes an edited image (and its mask) atomically,
+``--out-dir`` or ``-o``: ``<stem>_<attr>[_removed|_toggled]...png``, one part per attribute),
+refusing to overwrite an input, a file another input writes, or an existing file without
+``--force``. `write_job` writes an edited image (and its mask) atomically,
 in the format the file name asks for, keeping the input's ICC profile.
 """
 
@@ -29,6 +30,16 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", "
 OUTPUT_FORMATS: dict[str, str] = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 #: Lossy outputs are written at this quality: high enough that the edit, not the codec, shows.
 LOSSY_QUALITY = 95
+#: What an output's name adds after an attribute for each value (``photo_smiling_removed.png``).
+VALUE_SUFFIXES: dict[str, str] = {"add": "", "remove": "_removed", "toggle": "_toggled"}
+
+
+def output_suffix(edits: Sequence[tuple[str, str]]) -> str:
+    """The part of an output's name after ``<stem>_``: ``eyeglasses_smiling_removed``.
+
+    ``edits`` holds (attribute slug, value) pairs in the order they are applied.
+    """
+    return "_".join(slug + VALUE_SUFFIXES[value] for slug, value in edits)
 
 
 @dataclass
@@ -50,17 +61,20 @@ class Job:
 
 def plan_jobs(
     inputs: Sequence[str],
-    slug: str,
-    removed: bool,
+    edits: Sequence[tuple[str, str]],
     output: str | None,
     out_dir: Path | None,
     save_mask: bool,
     force: bool,
 ) -> tuple[list[Job], list[str]]:
-    """Expand folders and name every output; inputs that cannot be written come back as errors."""
-    jobs, failures = _expand_inputs(inputs, slug)
+    """Expand folders and name every output; inputs that cannot be written come back as errors.
+
+    ``edits`` holds (attribute slug, value) pairs in the order they are applied.
+    """
+    slugs = [slug for slug, _ in edits]
+    jobs, failures = _expand_inputs(inputs, slugs)
     input_ids = {_file_id(job.source) for job in jobs if job.source is not None}
-    suffix = f"{slug}_removed" if removed else slug
+    suffix = output_suffix(edits)
     claimed: dict[Path, str] = {}
     planned: list[Job] = []
     for job in jobs:
@@ -87,7 +101,7 @@ def plan_jobs(
     return planned, failures
 
 
-def _expand_inputs(inputs: Sequence[str], slug: str) -> tuple[list[Job], list[str]]:
+def _expand_inputs(inputs: Sequence[str], slugs: Sequence[str]) -> tuple[list[Job], list[str]]:
     """One job per input file (folders expanded, duplicates dropped); empty folders as errors."""
     jobs: list[Job] = []
     failures: list[str] = []
@@ -98,7 +112,7 @@ def _expand_inputs(inputs: Sequence[str], slug: str) -> tuple[list[Job], list[st
             continue
         path = Path(item)
         if path.is_dir():
-            found = _images_in(path, slug)
+            found = _images_in(path, slugs)
             if not found:
                 failures.append(f"{item}: no images in this folder ({', '.join(IMAGE_EXTENSIONS)})")
             files = found
@@ -111,13 +125,19 @@ def _expand_inputs(inputs: Sequence[str], slug: str) -> tuple[list[Job], list[st
     return jobs, failures
 
 
-def _images_in(folder: Path, slug: str) -> list[Path]:
-    """The images directly inside ``folder``, sorted by name, minus outputs for this attribute.
+def _images_in(folder: Path, slugs: Sequence[str]) -> list[Path]:
+    """The images directly inside ``folder``, sorted by name, minus outputs for these attributes.
 
-    Outputs written beside their inputs by an earlier run (``*_<slug>[_removed][_mask].png``) are
-    left out, so running the same command twice does not edit its own results.
+    Outputs written beside their inputs by an earlier run (``*_<slug>[_removed][_mask].png``, a
+    name that ends with one of the attributes, whatever came before) are left out, so running
+    the same command twice does not edit its own results.
     """
-    own = tuple(f"_{slug}{kind}{mask}.png" for kind in ("", "_removed") for mask in ("", "_mask"))
+    own = tuple(
+        f"_{slug}{kind}{mask}.png"
+        for slug in slugs
+        for kind in VALUE_SUFFIXES.values()
+        for mask in ("", "_mask")
+    )
     return sorted(
         (
             p

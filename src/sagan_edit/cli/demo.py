@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import SaGANError
-from ._common import check_device, fail, library_errors
+from ._common import DeviceOption, check_device, fail, library_errors, weights_option
 
 #: As `sagan_edit.demo.INSTALL_LINE` (spelt out here: importing that module loads torch).
 INSTALL_LINE = 'pip install "sagan-edit[demo]"'
@@ -29,19 +29,13 @@ def demo_command(
     ] = None,
     weights: Annotated[
         list[str] | None,
-        typer.Option(
-            "--weights",
-            "-w",
-            metavar="REPO_OR_FOLDER",
-            show_default=False,
-            help="Also offer this model (a local model folder or a Hub repo id); repeat for "
+        weights_option(
+            "Also offer this model (a local model folder or a Hub repo id); repeat for "
             "several. Default: the models that load offline (embedded or cached).",
+            show_default=False,
         ),
     ] = None,
-    device: Annotated[
-        str,
-        typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps..."),
-    ] = "auto",
+    device: DeviceOption = "auto",
 ) -> None:
     """Start the web demo: upload a photo, add, remove or toggle attributes, download.
 

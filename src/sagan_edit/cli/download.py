@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..errors import SaGANError
-from ._common import ALIASES, print_error, quiet_hub_logging, stderr_console
+from ._common import ALIASES, RevisionOption, print_error, quiet_hub_logging, stderr_console
 
 
 def download_command(
@@ -22,9 +22,7 @@ def download_command(
     all_models: Annotated[
         bool, typer.Option("--all", help="Download every published model.")
     ] = False,
-    revision: Annotated[
-        str | None, typer.Option("--revision", metavar="REV", help="Hub branch, tag or commit.")
-    ] = None,
+    revision: RevisionOption = None,
 ) -> None:
     """Fetch weights into the Hugging Face cache ahead of use.
 

@@ -1,18 +1,25 @@
-"""``sagan-edit edit``: edit one attribute in photos, folders of photos or stdin.
+"""``sagan-edit edit``: edit attributes in photos, folders of photos or stdin.
 
 The command checks the whole command line before any weights load, plans every output (folders
-expanded, names chosen, inputs and existing files protected), then, file after file, reads the
-image and finds and aligns its faces (`SaGAN.prepare`), runs the generator on batches of
-``--batch-size`` faces gathered across files (`SaGAN.generate`), pastes each face back and writes
-each result atomically as soon as all its faces are done. A bad input is one ``error:`` line and
-is skipped; the exit status is then 1. In float32 on a CPU the outputs are byte for byte those of
-``--batch-size 1`` (`sagan_edit.inference`). ``--verbose`` reports where the time went.
+expanded, names chosen, inputs and existing files protected), then edits file after file and
+writes each result atomically as soon as it is done. A bad input is one ``error:`` line and is
+skipped; the exit status is then 1. ``--verbose`` reports where the time went.
+
+One attribute added or removed (`_FaceBatches`): each image is read and its faces found and
+aligned (`SaGAN.prepare`), the generator runs on batches of ``--batch-size`` faces gathered
+across files (`SaGAN.generate`), and each face is pasted back. In float32 on a CPU the outputs
+are byte for byte those of ``--batch-size 1`` (`sagan_edit.inference`).
+
+Several attributes, or ``toggle`` (`_EachImage`): each image goes through
+`sagan_edit.editor.Editor.edit`, which finds and aligns its faces once and applies the models in
+turn; what ``toggle`` decided for each face is reported on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -28,19 +35,25 @@ from ._common import (
     ALIASES,
     STDIO,
     DeviceOption,
+    RevisionOption,
     check_device,
     fail,
+    library_errors,
     load_model,
     print_error,
     progress_bar,
+    quiet_option,
     stderr_console,
+    weights_option,
 )
 from ._files import OUTPUT_FORMATS, Job, plan_jobs, read_input, write_job
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..model import PreparedImage, SaGAN
+    from ..editor import Editor
+    from ..model import EditResult, PreparedImage, SaGAN
+    from ..toggle import ToggleDecision
 
 
 DEFAULT_BATCH_SIZE = 16
@@ -51,10 +64,15 @@ with their outputs being built); past this, the faces gathered so far run in a s
 
 
 class EditValue(str, Enum):
-    """Target value of the attribute: ``add`` it or ``remove`` it."""
+    """What to do with an attribute: ``add`` it, ``remove`` it, or ``toggle`` it (per face)."""
 
     add = "add"
     remove = "remove"
+    toggle = "toggle"
+
+
+#: The values ``--value`` and ``--attr ALIAS=VALUE`` take.
+EDIT_VALUES: tuple[str, ...] = tuple(v.value for v in EditValue)
 
 
 def edit_command(
@@ -67,30 +85,29 @@ def edit_command(
         ),
     ],
     attr: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--attr",
             "-a",
-            metavar="ALIAS",
-            help=f"Attribute to edit, a published model: {', '.join(ALIASES)}.",
+            metavar="ALIAS[=VALUE]",
+            show_default=False,
+            help=f"Attribute to edit, a published model: {', '.join(ALIASES)}. Repeat for "
+            "several, applied in turn; ALIAS=add, ALIAS=remove or ALIAS=toggle sets its own "
+            "value (default: --value).",
         ),
     ] = None,
     weights: Annotated[
         str | None,
-        typer.Option(
-            "--weights",
-            "-w",
-            metavar="REPO_OR_FOLDER",
-            help="Instead of --attr: a Hub repo id (user/name) or a local model folder.",
-        ),
+        weights_option("Instead of --attr: a Hub repo id (user/name) or a local model folder."),
     ] = None,
     value: Annotated[
         EditValue,
         typer.Option(
             "--value",
-            metavar="[add|remove]",
+            metavar=f"[{'|'.join(EDIT_VALUES)}]",
             case_sensitive=False,
-            help="Add the attribute or remove it.",
+            help="Add the attribute, remove it, or toggle it: the shipped attribute classifier "
+            "decides for each face (removes it where it finds it, else adds it).",
         ),
     ] = EditValue.add,
     strength: Annotated[
@@ -158,17 +175,16 @@ def edit_command(
     save_mask: Annotated[
         bool,
         typer.Option(
-            "--save-mask", help="Also write the attention mask as <output stem>_mask.png."
+            "--save-mask",
+            help="Also write the attention mask as <output stem>_mask.png (with several "
+            "attributes, the union of their masks).",
         ),
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Overwrite existing outputs (never an input).")
     ] = False,
     device: DeviceOption = "auto",
-    revision: Annotated[
-        str | None,
-        typer.Option("--revision", metavar="REV", help="Hub branch, tag or commit of the weights."),
-    ] = None,
+    revision: RevisionOption = None,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -178,9 +194,7 @@ def edit_command(
             help="Faces per forward pass, gathered across files.",
         ),
     ] = DEFAULT_BATCH_SIZE,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print errors only: no progress bar or file list.")
-    ] = False,
+    quiet: Annotated[bool, quiet_option("progress bar or file list")] = False,
     verbose: Annotated[
         bool,
         typer.Option(
@@ -191,18 +205,21 @@ def edit_command(
         ),
     ] = False,
 ) -> None:
-    """Edit an attribute in face photos (the default command).
+    """Edit attributes in face photos (the default command).
 
-    Each output is the input with the model's edit blended in through its attention mask, at the
-    input's full size. By default it is written beside the input as <stem>_<attr>.png
-    (<stem>_<attr>_removed.png with --value remove); stdin goes to stdout. Inputs are never
+    Each output is the input with the models' edits blended in through their attention masks,
+    at the input's full size. By default it is written beside the input as <stem>_<attr>.png
+    (<stem>_<attr>_removed.png with --value remove, <stem>_<attr>_toggled.png with toggle; one
+    part per attribute, in order, with several); stdin goes to stdout. Inputs are never
     overwritten, existing outputs only with --force. A bad input is reported and skipped; the
-    exit status is then 1.
+    exit status is then 1. What toggle decided for each face is printed on stderr.
 
     \b
     Examples:
       sagan-edit photo.jpg --attr eyeglasses
       sagan-edit photo.jpg --attr eyeglasses --value remove -o out.jpg --strength 0.6
+      sagan-edit photo.jpg --attr eyeglasses --attr smiling=remove
+      sagan-edit photo.jpg --attr eyeglasses --value toggle
       sagan-edit photos/ --attr eyeglasses --out-dir edited/ --save-mask
       cat photo.jpg | sagan-edit - --attr eyeglasses > edited.png
     """
@@ -210,7 +227,7 @@ def edit_command(
     with timings.stage("imports"):  # and the checks: torch loads with the device check
         from ..attributes import attribute_slug
 
-        name = _check_edit_options(inputs, attr, weights, output, out_dir, save_mask)
+        edits = _check_edit_options(inputs, attr, weights, value.value, output, out_dir, save_mask)
         if box is not None and align:
             raise typer.BadParameter(
                 "--box gives the face region; it excludes --align", param_hint="'--box'"
@@ -225,12 +242,16 @@ def edit_command(
         }  # fmt: skip
         check_device(device)
     with timings.stage("model load"):
-        model = load_model(name, device=device, revision=revision)
+        models = [load_model(name, device=device, revision=revision) for name, _ in edits]
+        values = [v for _, v in edits]
+        runner: _FaceBatches | _EachImage
+        if len(edits) == 1 and values[0] != EditValue.toggle:
+            runner = _FaceBatches(models[0], values[0], strength, batch_size, timings)
+        else:
+            runner = _EachImage(_editor(models, values), values, strength, batch_size, timings)
     with timings.stage("read"):
-        jobs, failures = plan_jobs(
-            inputs, attribute_slug(model.attribute), value is EditValue.remove, output, out_dir,
-            save_mask, force,
-        )  # fmt: skip
+        named = [(attribute_slug(m.attribute), v) for m, v in zip(models, values, strict=True)]
+        jobs, failures = plan_jobs(inputs, named, output, out_dir, save_mask, force)
     if not jobs and not failures:
         fail("no images to edit")
     if out_dir is not None and jobs:
@@ -239,17 +260,17 @@ def edit_command(
     console = stderr_console()
     for message in failures:
         print_error(message, console)
-    batches = _FaceBatches(model, value.value, strength, batch_size, timings)
-    done = _run_jobs(batches, jobs, where, console, quiet)
+    done = _run_jobs(runner, jobs, where, console, quiet)
     if verbose:
-        console.print(timings.line(done, batches.faces_edited), markup=False)
+        console.print(timings.line(done, runner.faces_edited), markup=False)
     failed = len(failures) + len(jobs) - done
     total = len(failures) + len(jobs)
     if failed:
         print_error(f"{failed} of {total} input(s) failed; {done} written", console)
         raise typer.Exit(1)
     if total > 1 and not quiet:
-        console.print(f"edited {done} image(s)", markup=False)
+        toggled = _toggle_tally(runner.decisions)
+        console.print(f"edited {done} image(s){toggled}", markup=False)
 
 
 # --------------------------------------------------------------------------- checks
@@ -257,14 +278,19 @@ def edit_command(
 
 def _check_edit_options(
     inputs: Sequence[str],
-    attr: str | None,
+    attrs: Sequence[str] | None,
     weights: str | None,
+    value: str,
     output: str | None,
     out_dir: Path | None,
     save_mask: bool,
-) -> str:
-    """Reject impossible combinations before any weights load; return the name of the weights."""
-    _check_model_choice(attr, weights)
+) -> list[tuple[str, str]]:
+    """Reject impossible combinations before any weights load.
+
+    Returns:
+        The edits, in order: (name of the weights, value ``add``, ``remove`` or ``toggle``).
+    """
+    edits = _check_model_choice(attrs, weights, value)
     _check_inputs(inputs)
     if output is not None:
         if out_dir is not None:
@@ -289,24 +315,50 @@ def _check_edit_options(
         )
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise typer.BadParameter(f"{str(out_dir)!r} is not a folder", param_hint="'--out-dir'")
-    return attr if attr is not None else weights  # type: ignore[return-value]
+    return edits
 
 
-def _check_model_choice(attr: str | None, weights: str | None) -> None:
-    """Exactly one of ``--attr`` (a known alias) and ``--weights``."""
-    from ..hub import PRETRAINED, resolve_alias
-
-    if (attr is None) == (weights is None):
+def _check_model_choice(
+    attrs: Sequence[str] | None, weights: str | None, value: str
+) -> list[tuple[str, str]]:
+    """Exactly one of ``--attr`` (known aliases, each once) and ``--weights``; the edits."""
+    if (not attrs) == (weights is None):
         raise typer.BadParameter(
-            "pass exactly one of --attr ALIAS or --weights REPO_OR_FOLDER",
+            "pass exactly one of --attr ALIAS (repeatable) or --weights REPO_OR_FOLDER",
             param_hint="'--attr' / '--weights'",
         )
-    if attr is not None and resolve_alias(attr) is None:
+    if weights is not None:
+        return [(weights, value)]
+    edits: list[tuple[str, str]] = []
+    for item in attrs or ():
+        alias, chosen = _parse_attr(item, value)
+        if any(alias == named for named, _ in edits):
+            raise typer.BadParameter(
+                f"{alias!r} is named twice; give each attribute once", param_hint="'--attr'"
+            )
+        edits.append((alias, chosen))
+    return edits
+
+
+def _parse_attr(item: str, value: str) -> tuple[str, str]:
+    """Split ``--attr ALIAS[=VALUE]`` into the alias's key and its value (``value`` if bare)."""
+    from ..hub import PRETRAINED, alias_key
+
+    name, equals, given = item.partition("=")
+    if equals and given.strip().lower() not in EDIT_VALUES:
         raise typer.BadParameter(
-            f"unknown attribute {attr!r}; choose one of {', '.join(PRETRAINED)} "
+            f"{item!r}: the value after = must be {', '.join(EDIT_VALUES[:-1])} or "
+            f"{EDIT_VALUES[-1]}, as in --attr {name.strip() or 'eyeglasses'}=remove",
+            param_hint="'--attr'",
+        )
+    alias = alias_key(name)
+    if alias is None:
+        raise typer.BadParameter(
+            f"unknown attribute {name!r}; choose one of {', '.join(PRETRAINED)} "
             "(or pass --weights REPO_OR_FOLDER)",
             param_hint="'--attr'",
         )
+    return alias, given.strip().lower() if equals else value
 
 
 def _check_inputs(inputs: Sequence[str]) -> None:
@@ -363,15 +415,45 @@ def _parse_box(box: str | None) -> tuple[int, int, int, int] | None:
 _INPUT_ERRORS = (ImageLoadError, InvalidBoxError, NoFaceFoundError, AlignmentUnavailableError)
 """Errors that concern one input: reported, and the other inputs go on."""
 
+_OPTION_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bmin_face_size\b"), "--min-face-size"),
+    (re.compile(r"\bbox="), "--box"),
+    (re.compile(r"\balign=False\b"), "--no-align"),
+    (re.compile(r"\balign=True\b"), "--align"),
+)
+"""The Python arguments library messages name, and the options that set them here."""
+_FACES_ASKED = re.compile(r"\bfaces \[([\d, ]+)\] asked for")
+
+
+def cli_wording(message: str) -> str:
+    """``message`` with the Python arguments it names put as this command's options.
+
+    The library's advice (``lower min_face_size``, ``give the face's box=``, ``align=False``)
+    speaks to Python callers; here the same advice is ``--min-face-size``, ``--box``,
+    ``--no-align``.
+    """
+    for pattern, option in _OPTION_WORDS:
+        message = pattern.sub(option, message)
+    return _FACES_ASKED.sub(
+        lambda m: " ".join(f"--face {n.strip()}" for n in m[1].split(",")) + " asked for",
+        message,
+    )
+
+
+def _report(job: Job, exc: Exception, console: Console) -> None:
+    """Print a bad input's error, in the command line's words, naming stdin where it was read."""
+    message = cli_wording(str(exc))
+    print_error(message if job.source is not None else f"{job.label}: {message}", console)
+
 
 def _run_jobs(
-    batches: _FaceBatches,
+    runner: _FaceBatches | _EachImage,
     jobs: list[Job],
     where: dict[str, Any],
     console: Console,
     quiet: bool,
 ) -> int:
-    """Edit and write every job, faces batched across files; return how many were written."""
+    """Edit and write every job in turn; return how many were written."""
     written = 0
     # A bar only helps a person watching; logs get the per-file lines instead.
     progress = progress_bar(
@@ -381,42 +463,30 @@ def _run_jobs(
         task = progress.add_task("editing", total=len(jobs))
         for job in [*jobs, None]:
             if job is None:  # the end: the last, partial batch
-                finished = batches.flush()
+                finished = runner.flush()
             else:
-                image = _prepare(batches.model, job, where, console, batches.timings)
-                if image is None:
+                added = runner.add(job, where, console)
+                if added is None:
                     progress.advance(task)
                     continue
-                finished = batches.add(job, image)
+                finished = added
             for item in finished:
-                written += _write(item, console, quiet, batches.timings)
+                written += _write(item, console, quiet, runner.timings)
                 progress.advance(task)
     return written
 
 
-def _prepare(
-    model: SaGAN, job: Job, where: dict[str, Any], console: Console, timings: _Timings
-) -> PreparedImage | None:
-    """Read one input and find and align its faces; report a bad input and return None."""
-    from ..imaging import load_image
-
-    try:
-        with timings.stage("read"):
-            (source,) = load_image(read_input(job))
-        with timings.stage("detect/align"):
-            return model.prepare(source, **where)
-    except _INPUT_ERRORS as exc:
-        print_error(str(exc) if job.source is not None else f"{job.label}: {exc}", console)
-        return None
-
-
-def _write(item: _Waiting, console: Console, quiet: bool, timings: _Timings) -> bool:
+def _write(item: _Waiting | _Edited, console: Console, quiet: bool, timings: _Timings) -> bool:
     """Write one finished image (and its mask), reporting it; return whether it was written."""
     job = item.job
     with timings.stage("write"):
-        written = write_job(job, item.image.result(), console)
-    if written and not quiet and job.output is not None:
-        console.print(f"{job.label} -> {job.output}", markup=False)
+        result = item.result()
+        written = write_job(job, result, console)
+    if written and not quiet:
+        if job.output is not None:
+            console.print(f"{job.label} -> {job.output}", markup=False)
+        for decision in result.decisions:
+            console.print(f"{job.label}: {decision}", markup=False)
     return written
 
 
@@ -427,6 +497,10 @@ class _Waiting:
     job: Job
     image: PreparedImage
     left: int
+
+    def result(self) -> EditResult:
+        """The edited image, once every face is pasted back."""
+        return self.image.result()
 
 
 class _FaceBatches:
@@ -443,9 +517,16 @@ class _FaceBatches:
         self.waiting: list[_Waiting] = []
         self.queue: list[tuple[_Waiting, int]] = []
         self.faces_edited = 0
+        self.decisions: list[ToggleDecision] = []  # add or remove only: none
 
-    def add(self, job: Job, image: PreparedImage) -> list[_Waiting]:
-        """Queue ``image``'s faces; run every full batch; return the images now finished."""
+    def add(self, job: Job, where: dict[str, Any], console: Console) -> list[_Waiting] | None:
+        """Read ``job`` and queue its faces; run every full batch; return the images finished.
+
+        A bad input is reported and None returned.
+        """
+        image = self._prepare(job, where, console)
+        if image is None:
+            return None
         item = _Waiting(job, image, len(image.crops))
         self.waiting.append(item)
         self.queue += [(item, k) for k in range(item.left)]
@@ -461,6 +542,19 @@ class _FaceBatches:
         """Run the faces left in the queue; return the images now finished."""
         self._run(len(self.queue))
         return self._finished()
+
+    def _prepare(self, job: Job, where: dict[str, Any], console: Console) -> PreparedImage | None:
+        """Read one input and find and align its faces; report a bad input and return None."""
+        from ..imaging import load_image
+
+        try:
+            with self.timings.stage("read"):
+                (source,) = load_image(read_input(job))
+            with self.timings.stage("detect/align"):
+                return self.model.prepare(source, **where)
+        except _INPUT_ERRORS as exc:
+            _report(job, exc, console)
+            return None
 
     def _run(self, count: int) -> None:
         chunk, self.queue = self.queue[:count], self.queue[count:]
@@ -481,6 +575,84 @@ class _FaceBatches:
             done += 1
         finished, self.waiting = self.waiting[:done], self.waiting[done:]
         return finished
+
+
+@dataclass
+class _Edited:
+    """An image edited for every attribute: its job and result."""
+
+    job: Job
+    edited: EditResult
+
+    def result(self) -> EditResult:
+        """The edited image."""
+        return self.edited
+
+
+class _EachImage:
+    """Edits image after image with an `Editor`: faces found once, the models applied in turn.
+
+    ``--verbose`` counts reading the file, finding and aligning its faces and pasting them back
+    in ``edit``: the editor does them all in one call.
+    """
+
+    def __init__(
+        self,
+        editor: Editor,
+        values: Sequence[str],
+        strength: float,
+        batch_size: int,
+        timings: _Timings,
+    ) -> None:
+        self.editor, self.strength = editor, strength
+        self.edits = dict(zip(editor.attributes, values, strict=True))
+        self.batch_size, self.timings = batch_size, timings
+        self.faces_edited = 0
+        self.decisions: list[ToggleDecision] = []
+
+    def add(self, job: Job, where: dict[str, Any], console: Console) -> list[_Edited] | None:
+        """Edit ``job``'s image for every attribute; a bad input is reported and None returned."""
+        try:
+            with self.timings.stage("read"):
+                data = read_input(job)
+            with self.timings.stage("edit"):
+                result = self.editor.edit(
+                    data, self.edits, strength=self.strength, batch_size=self.batch_size, **where
+                )
+        except _INPUT_ERRORS as exc:
+            _report(job, exc, console)
+            return None
+        assert not isinstance(result, list)
+        self.faces_edited += len(result.faces) if result.aligned else 1
+        self.decisions += result.decisions
+        return [_Edited(job, result)]
+
+    def flush(self) -> list[_Edited]:
+        """Nothing waits: each image is written as soon as it is edited."""
+        return []
+
+
+def _editor(models: list[SaGAN], values: Sequence[str]) -> Editor:
+    """An `Editor` of ``models``, with the shipped attribute classifier loaded if it will judge."""
+    from ..editor import Editor
+    from ..toggle import shipped_classifier
+
+    classifier = None
+    if EditValue.toggle in values:
+        device = str(models[0].device)
+        with library_errors(), stderr_console().status("loading the attribute classifier"):
+            classifier = shipped_classifier(device)
+    with library_errors():
+        return Editor(models, classifier=classifier)
+
+
+def _toggle_tally(decisions: Sequence[ToggleDecision]) -> str:
+    """``; toggle: Smiling removed 2, added 1`` for the summary line, or ``""``."""
+    counts: dict[str, list[int]] = {}
+    for decision in decisions:
+        counts.setdefault(decision.attribute, [0, 0])[int(decision.present)] += 1
+    parts = [f"{name} removed {n[1]}, added {n[0]}" for name, n in counts.items()]
+    return f"; toggle: {'; '.join(parts)}" if parts else ""
 
 
 # --------------------------------------------------------------------------- --verbose

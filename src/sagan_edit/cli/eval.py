@@ -21,7 +21,9 @@ from ._common import (
     library_errors,
     load_model,
     progress_bar,
+    quiet_option,
     stderr_console,
+    weights_option,
 )
 
 if TYPE_CHECKING:
@@ -36,12 +38,10 @@ SPLITS: tuple[str, ...] = ("train", "test", "all")
 def eval_command(
     weights: Annotated[
         str,
-        typer.Option(
-            "--weights",
-            "-w",
+        weights_option(
+            "Model to evaluate: an alias, a local folder or a Hub repo id.",
             metavar="MODEL",
             show_default=False,
-            help="Model to evaluate: an alias, a local folder or a Hub repo id.",
         ),
     ],
     data: Annotated[
@@ -98,9 +98,7 @@ def eval_command(
         typer.Option("--samples", metavar="N", min=0, help="Rows of the sample grid (0: none)."),
     ] = 8,
     device: DeviceOption = "auto",
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
-    ] = False,
+    quiet: Annotated[bool, quiet_option("progress bar or summary")] = False,
 ) -> None:
     """Measure a model's edits on a labelled test set.
 

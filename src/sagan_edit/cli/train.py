@@ -29,6 +29,7 @@ from ._common import (
     library_errors,
     one_line,
     print_error,
+    quiet_option,
     stderr_console,
 )
 
@@ -251,7 +252,7 @@ def train_command(
             "--push-to-hub", metavar="REPO", help="Upload the finished model to this Hub repo id."
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    quiet: Annotated[bool, quiet_option("progress lines")] = False,
 ) -> None:
     """Train a SaGAN model with the paper's settings.
 
