@@ -53,19 +53,21 @@ from sagan_edit.networks import Generator  # noqa: E402
 PHOTO = Path(__file__).parents[1] / "examples" / "astronaut.png"
 
 
+def time_call(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall time of one call of ``fn``; on CUDA the device is synchronised before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def seconds_per_call(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
     """Median wall time of ``fn`` over ``repeats`` calls, after two warm-up calls."""
-    times = []
-    for i in range(repeats + 2):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = [time_call(fn, device) for _ in range(repeats + 2)]
+    return statistics.median(times[2:])
 
 
 def round_robin(
@@ -80,14 +82,9 @@ def round_robin(
     best = dict.fromkeys(calls, float("inf"))
     for round_ in range(repeats + 2):
         for label, call in calls.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            call()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            seconds = time_call(call, device)
             if round_ >= 2:
-                best[label] = min(best[label], time.perf_counter() - start)
+                best[label] = min(best[label], seconds)
     return best
 
 

@@ -90,7 +90,9 @@ LAYOUT_TEMPLATES: dict[str, tuple[tuple[float, float], ...]] = {
     "celeba": CELEBA_TEMPLATE,
 }
 
-INSTALL_HINT = 'pip install "sagan-edit[align]"'
+#: How to install the ``align`` extra, in the messages that need it (one line). The package is
+#: not on PyPI yet, so the source checkout's form comes with it.
+INSTALL_HINT = 'pip install "sagan-edit[align]", or pip install -e ".[align]" in a source checkout'
 _DETECTOR_SIDE = 80  # dlib's HOG window: the smallest face it finds, in detection pixels
 _MAX_DETECTION_PIXELS = 2_000_000  # caps detection time and memory on large photos
 

@@ -287,8 +287,17 @@ class Editor:
             edits: ``{attribute: value}``; applied in this order, then those of ``values``.
             strength: in [0, 1], scales every attention mask; or ``{attribute: strength}``
                 (attributes left out get 1.0).
-            box, align, faces, min_face_size, detector, batch_size: as for `SaGAN.edit`; the
-                faces are found once per image, whatever the number of attributes.
+            box: the square face region ``(left, top, right, bottom)`` to edit, as for
+                `SaGAN.edit`; the same box for every image of a batch, and no face detection.
+            align: ``True`` finds and aligns every face, ``False`` edits the image as an aligned
+                face crop, ``None`` (default) decides per image, as for `SaGAN.edit`.
+            faces: with alignment, the faces to edit, numbered from 0 left to right (default:
+                all); a non-empty list of integers >= 0.
+            min_face_size: with alignment, ignore faces narrower than this, in photo pixels
+                (an integer >= 1).
+            detector: with alignment, the `FaceDetector` to use (default: dlib's, shared); each
+                image is searched once, whatever the number of attributes.
+            batch_size: faces per forward pass of each model.
             **values: more edits as keywords: ``eyeglasses=True, smiling="toggle"``.
 
         Each value is True/1/"add" (give the face the attribute), False/0/"remove" (take it

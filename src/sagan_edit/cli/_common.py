@@ -72,6 +72,16 @@ def quiet_option(silenced: str) -> Any:
     return typer.Option("--quiet", "-q", help=f"Print errors only: no {silenced}.")
 
 
+def data_option(help: str) -> Any:
+    """``--data PATH``: the images a command reads (checked by `check_data`)."""
+    return typer.Option("--data", metavar="PATH", show_default=False, help=help)
+
+
+def out_option(help: str) -> Any:
+    """``-o, --out DIR``: the folder a command writes its files into."""
+    return typer.Option("--out", "-o", metavar="DIR", show_default=False, help=help)
+
+
 # --------------------------------------------------------------------------- help layout
 
 

@@ -18,8 +18,10 @@ from ._common import (
     check_data,
     check_device,
     choices_metavar,
+    data_option,
     library_errors,
     load_model,
+    out_option,
     progress_bar,
     quiet_option,
     stderr_console,
@@ -46,23 +48,16 @@ def eval_command(
     ],
     data: Annotated[
         Path,
-        typer.Option(
-            "--data",
-            metavar="PATH",
-            show_default=False,
-            help="Test images with labels: a CelebA or CelebA-HQ folder, a folder with a labels "
-            "CSV, or a pack.",
+        data_option(
+            "Test images with labels: a CelebA or CelebA-HQ folder, a folder with a labels "
+            "CSV, or a pack."
         ),
     ],
     out: Annotated[
         Path,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            show_default=False,
-            help="Folder for metrics.json, metrics.md and samples.png (created; those files "
-            "are replaced).",
+        out_option(
+            "Folder for metrics.json, metrics.md and samples.png (created; those files "
+            "are replaced)."
         ),
     ],
     limit: Annotated[

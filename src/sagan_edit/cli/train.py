@@ -26,8 +26,10 @@ from ._common import (
     check_data,
     check_device,
     choices_metavar,
+    data_option,
     library_errors,
     one_line,
+    out_option,
     print_error,
     quiet_option,
     stderr_console,
@@ -82,14 +84,7 @@ def given_options(ctx: typer.Context) -> set[str]:
 def train_command(
     ctx: typer.Context,
     out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            show_default=False,
-            help="Run folder: log.jsonl, samples/, checkpoints/ and the Hub-ready model/.",
-        ),
+        Path, out_option("Run folder: log.jsonl, samples/, checkpoints/ and the Hub-ready model/.")
     ],
     preset: Annotated[
         str,
@@ -102,12 +97,9 @@ def train_command(
     ] = "paper",
     data: Annotated[
         str | None,
-        typer.Option(
-            "--data",
-            metavar="PATH",
-            show_default=False,
-            help="Training images: a CelebA or CelebA-HQ folder, a folder of images with a "
-            "labels CSV (or the CSV), or a packed folder. Required unless --resume.",
+        data_option(
+            "Training images: a CelebA or CelebA-HQ folder, a folder of images with a "
+            "labels CSV (or the CSV), or a packed folder. Required unless --resume."
         ),
     ] = None,
     attr: Annotated[
