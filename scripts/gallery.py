@@ -1,8 +1,8 @@
 """Draw the Gallery page's picture: every model embedded in the package, on the example photo.
 
 For each alias whose model ships inside the package (`sagan_edit.list_models`, source
-"embedded"), one row: the face region of ``examples/astronaut.png``, the attribute added, the
-mask of that edit, and the attribute removed again from the edited photo. Offline; needs the
+"embedded"), one row: the face region of ``examples/astronaut.png``, the attribute added and
+its mask, the attribute removed and its mask (both edits of the photo itself). Offline; needs the
 ``align`` extra. Rerun it when more models are embedded::
 
     python scripts/gallery.py            # writes docs/images/gallery.png
@@ -53,13 +53,14 @@ def main() -> None:
             continue
         model = SaGAN.from_pretrained(info.alias, device="cpu")
         added = model.edit(EXAMPLE, value=True)
-        removed = model.edit(added.image, value=False)
+        removed = model.edit(EXAMPLE, value=False)
         square = face_square(added.faces[0].box, *added.image.size)
         panels = [
-            ("photo", Image.open(EXAMPLE).convert("RGB")),
-            (f"{info.alias}: add", added.image.convert("RGB")),
+            (info.alias, Image.open(EXAMPLE).convert("RGB")),  # the photo, named by its row
+            ("add", added.image.convert("RGB")),
             ("mask of the add", added.mask.convert("RGB")),
-            ("then remove", removed.image.convert("RGB")),
+            ("remove", removed.image.convert("RGB")),
+            ("mask of the remove", removed.mask.convert("RGB")),
         ]
         rows.append(
             [(name, image.crop(square).resize((PANEL, PANEL), Image.Resampling.LANCZOS))
@@ -74,7 +75,7 @@ def main() -> None:
     height = len(rows) * (LABEL + PANEL + GAP) + GAP
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    text = font(26)
+    text = font(22)
     for r, row in enumerate(rows):
         top = GAP + r * (LABEL + PANEL + GAP)
         for c, (name, image) in enumerate(row):

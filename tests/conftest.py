@@ -225,6 +225,16 @@ def hf_offline(monkeypatch: pytest.MonkeyPatch, fake_hub: FakeHub, hf_home: Path
     return fake_hub
 
 
+@pytest.fixture
+def no_embedded_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Aliases stand for their Hub repos: no model is embedded (unless a test adds one here)."""
+    from sagan_edit import hub
+
+    folder = tmp_path / "embedded"
+    monkeypatch.setattr(hub, "EMBEDDED_WEIGHTS", folder)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random "Smiling" model saved with ``save_pretrained`` (pass it as ``--weights``)."""

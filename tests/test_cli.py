@@ -512,7 +512,8 @@ def test_usage_errors_exit_2(runner, tiny_weights, tmp_path, args, message):
 def test_missing_weights_offline_is_one_line(tmp_path):
     photo = write_image(tmp_path / "photo.jpg")
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
-    done = run_script(photo, "--attr", "smiling", env=env)  # an alias the package does not embed
+    # an alias at a revision stands for its Hub repo, embedded or not
+    done = run_script(photo, "--attr", "smiling", "--revision", "main", env=env)
     stderr = done.stderr.decode()
     assert done.returncode == 1, stderr
     assert stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
@@ -552,7 +553,9 @@ def test_version_and_help(runner):
 # --------------------------------------------------------------------------- download (fake Hub)
 
 
-def test_download_then_edit_offline(runner, fake_hub, hf_home, tiny_weights, tmp_path, monkeypatch):
+def test_download_then_edit_offline(
+    runner, fake_hub, hf_home, tiny_weights, tmp_path, monkeypatch, no_embedded_models
+):
     """`download` fills the cache through the real client; editing then works offline."""
     from huggingface_hub import constants
 
@@ -575,14 +578,14 @@ def test_download_then_edit_offline(runner, fake_hub, hf_home, tiny_weights, tmp
     assert fake_hub.requests == []
 
 
-def test_models_lists_each_alias_and_where_it_loads_from(runner):
+def test_models_lists_each_alias_and_where_it_loads_from(runner, no_embedded_models, tiny_weights):
+    shutil.copytree(tiny_weights, no_embedded_models / "smiling")
     result = invoke(runner, "models")
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
     assert list(rows) == list(sagan_edit.PRETRAINED)
-    source, folder = rows["eyeglasses"]
-    assert source == "embedded" and (Path(folder) / "model.safetensors").is_file()
-    assert rows["smiling"] == ["hub", sagan_edit.PRETRAINED["smiling"]]
+    assert rows["smiling"] == ["embedded", str(no_embedded_models / "smiling")]
+    assert rows["eyeglasses"] == ["hub", sagan_edit.PRETRAINED["eyeglasses"]]
 
 
 def test_download_of_an_embedded_alias_needs_no_network(runner, fake_hub):

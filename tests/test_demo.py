@@ -29,6 +29,8 @@ import pytest
 from conftest import hf_env, make_tiny_model
 from PIL import Image
 
+from sagan_edit import list_models
+from sagan_edit.attributes import canonical_attribute
 from sagan_edit.demo import CHOICES, load_demo_models, run_edit
 
 ROOT = Path(__file__).parents[1]
@@ -67,14 +69,16 @@ def two_models(tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_demo_offers_the_models_it_can_load_offline(hf_offline, tmp_path):
     models = load_demo_models(device="cpu")
-    assert models.attributes == ["Eyeglasses"]  # the embedded model
-    assert models.sources["Eyeglasses"] == "embedded"
-    assert set(models.unavailable) == {"mouth_slightly_open", "smiling", "no_beard"}
+    embedded = [canonical_attribute(i.alias) for i in list_models() if i.embedded is not None]
+    assert embedded and models.attributes == embedded  # the embedded models, none from the Hub
+    assert set(models.sources.values()) == {"embedded"}
+    assert set(models.unavailable) == {i.alias for i in list_models() if i.embedded is None}
     assert all("\n" not in why for why in models.unavailable.values())
     # a folder given for an attribute replaces the published model of that attribute
     folder = make_tiny_model(3, "eyeglasses").save_pretrained(tmp_path / "mine")
     mine = load_demo_models([folder], device="cpu")
-    assert mine.attributes == ["Eyeglasses"] and mine.sources["Eyeglasses"] == str(folder)
+    assert set(mine.attributes) == {*embedded, "Eyeglasses"}
+    assert mine.sources["Eyeglasses"] == str(folder)
 
 
 def test_run_edit_applies_the_chosen_attributes_and_writes_the_png(two_models, tmp_path):
@@ -231,11 +235,18 @@ def test_the_served_demo_edits_through_gradio_client(server, tmp_path):
     assert np.array_equal(np.asarray(Image.open(toggled_png).convert("RGB")), edited)
     with pytest.raises(Exception, match="at least one attribute"):
         client.predict(handle_file(str(EXAMPLE)), 1.0, "off", api_name="/edit")
-    # the page lists the aliases it could not load offline
+    # the page names the models it offers offline, where each came from, and those it could not
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(server + "/config", timeout=30) as response:
         config = response.read().decode()
-    assert "Not available here: mouth_slightly_open, smiling, no_beard" in config
+    models = list_models()
+    for info in models:
+        if info.embedded is not None:
+            assert f"{canonical_attribute(info.alias).replace('_', ' ')} (embedded)" in config
+    missing = ", ".join(info.alias for info in models if info.embedded is None)
+    assert (
+        (f"Not available here: {missing}" in config) if missing else "Not available" not in config
+    )
 
 
 # ------------------------------------------------------------------------- a real browser

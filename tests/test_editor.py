@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from sagan_edit import AttributeClassifier, SaGAN, UnknownAttributeError, Weight
 from sagan_edit.classifier import ClassifierConfig
 from sagan_edit.data import default_data_root
 from sagan_edit.editor import Editor, MultiEditResult, edit
+from sagan_edit.hub import EMBEDDED_WEIGHTS
 from sagan_edit.toggle import ToggleDecision, parse_edit_value
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "astronaut.png"
@@ -299,6 +301,7 @@ def test_the_module_level_edit_uses_the_published_models():
     assert list(result.masks) == ["Eyeglasses"]
 
 
-def test_the_module_level_edit_names_a_model_that_is_not_available(hf_offline):
-    with pytest.raises(WeightsNotFoundError, match="smiling"):
+def test_the_module_level_edit_names_a_model_that_is_not_available(hf_offline, no_embedded_models):
+    shutil.copytree(EMBEDDED_WEIGHTS / "eyeglasses", no_embedded_models / "eyeglasses")
+    with pytest.raises(WeightsNotFoundError, match="smiling"):  # not embedded, not cached
         edit(smooth_photo(64, 64), eyeglasses=True, smiling=False, align=False, device="cpu")

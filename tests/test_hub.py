@@ -36,11 +36,8 @@ REPO = "someone/sagan-tiny"
 
 
 @pytest.fixture(autouse=True)
-def no_embedded_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Here aliases stand for their Hub repos: no model is embedded (unless a test adds one)."""
-    folder = tmp_path / "embedded"
-    monkeypatch.setattr(hub, "EMBEDDED_WEIGHTS", folder)
-    return folder
+def _aliases_stand_for_hub_repos(no_embedded_models: Path) -> None:
+    """Here no model is embedded (unless a test adds one to ``no_embedded_models``)."""
 
 
 def weights(model: SaGAN) -> dict[str, torch.Tensor]:

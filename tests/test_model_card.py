@@ -25,3 +25,12 @@ def test_weights_not_trained_on_celeba_carry_no_celeba_restriction() -> None:
     extra = {"training": {"steps": 1}, "datasets": ["my-faces"], "license": "mit"}
     licence = render_model_card(SaGANConfig("smiling", extra=extra)).split("## Licence")[1]
     assert "`mit`" in licence and "CelebA" not in licence.split("## Citation")[0]
+
+
+def test_usage_names_the_alias_of_a_shipped_model_and_a_placeholder_otherwise() -> None:
+    shipped = render_model_card(SaGANConfig("smiling", extra={"alias": "smiling"}))
+    assert 'SaGAN.from_pretrained("smiling")' in shipped
+    assert "`sagan-edit face.jpg --attr smiling`" in shipped and "REPO_OR_FOLDER" not in shipped
+    own = render_model_card(SaGANConfig("smiling"))
+    assert 'SaGAN.from_pretrained("REPO_OR_FOLDER")' in own
+    assert "`sagan-edit face.jpg --weights REPO_OR_FOLDER`" in own and "--attr" not in own

@@ -51,7 +51,8 @@ def render_model_card(config: SaGANConfig) -> str:
 
     Facts about training come from ``config.extra`` (the trainer fills it): keys ``license``,
     ``datasets``, ``description``, ``training`` and ``evaluation`` (flat dicts shown as tables;
-    `sagan_edit.evaluate.EvaluationReport.summary` gives the latter).
+    `sagan_edit.evaluate.EvaluationReport.summary` gives the latter); ``alias``, for a model
+    that ships inside the package, names it in the usage example.
     """
     extra = config.extra
     slug = attribute_slug(config.attribute)
@@ -84,18 +85,23 @@ def render_model_card(config: SaGANConfig) -> str:
         lines += [UNTRAINED_NOTE, ""]
     if extra.get("description"):
         lines += [str(extra["description"]), ""]
+    # a model shipped under an alias names it; any other is loaded from its repo or folder
+    name = extra.get("alias") or "REPO_OR_FOLDER"
+    command = f"--weights {name}`"
+    if extra.get("alias"):
+        command = f"--attr {name}` (this model ships inside the package)"
     lines += [
         "## Use",
         "",
         "```python",
         "from sagan_edit import SaGAN",
         "",
-        'model = SaGAN.from_pretrained("REPO_OR_FOLDER")',
-        'result = model.edit("face.jpg", value=True)   # True adds the attribute, False removes it',
+        f'model = SaGAN.from_pretrained("{name}")',
+        'result = model.edit("face.jpg", value=True)  # True adds the attribute, False removes it',
         'result.image.save("edited.png")',
         "```",
         "",
-        "or `sagan-edit face.jpg --weights REPO_OR_FOLDER`.",
+        f"or `sagan-edit face.jpg {command}.",
         "",
         "## Model",
         "",
