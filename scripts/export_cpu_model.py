@@ -65,9 +65,10 @@ def verdict(report: EvaluationReport) -> str:
         if meets
         else "**It falls short of the project's acceptance figure**"
     )
+    images = report.add.images + report.remove.images
     return (
-        f"{head} (>= 85 % editing accuracy in each direction): {figures}, judged by the "
-        "shipped classifier on the 3,000 test images."
+        f"{head} (>= {ACCEPTANCE * 100:g} % editing accuracy in each direction): {figures}, judged "
+        f"by the shipped classifier on the {images:,} test images."
     )
 
 
