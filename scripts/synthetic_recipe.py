@@ -58,7 +58,6 @@ def main() -> None:
     parser.add_argument("steps", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=float, nargs=2, default=None, metavar=("START", "STEPS"))
-    parser.add_argument("--mask-warmup", type=int, default=0, metavar="STEPS")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/synthetic-recipe"))
     args = parser.parse_args()
@@ -74,7 +73,7 @@ def main() -> None:
     config = TrainConfig().replace(
         image_size=64, base_channels=16, disc_base_channels=16, batch_size=16, steps=args.steps,
         lr_decay_fraction=0, seed=args.seed, sample_every=0, checkpoint_every=0, log_every=50,
-        precision="fp32", mask_warmup=args.mask_warmup, **warmup,
+        precision="fp32", **warmup,
     )  # fmt: skip
     out = args.out / f"{args.variant}-{args.seed}"
     trainer = Trainer(config, train, out, sample_dataset=held_out, quiet=True)

@@ -72,7 +72,7 @@ LANDMARK_NAMES = ("right_eye", "left_eye", "nose")
 unmirrored face), their left eye, and the bottom of the nose."""
 
 # Measured with `derive_template` and `DlibFaceDetector` (see scripts/derive_template.py):
-#: CelebA-HQ crops (``../shared/data/celebahq128``, 1,000 training images).
+#: CelebA-HQ's 128x128 crops (1,000 training images).
 CELEBAHQ_TEMPLATE: tuple[tuple[float, float], ...] = (
     (0.3797, 0.4862),
     (0.6234, 0.4867),

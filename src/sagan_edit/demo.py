@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps
 
-from .errors import SaGANError
+from .errors import DemoUnavailableError, SaGANError
 
 if TYPE_CHECKING:
     import gradio
@@ -52,10 +52,6 @@ INSTALL_LINE = 'pip install "sagan-edit[demo]"'
 #: What each attribute's control offers; "off" leaves the attribute alone.
 CHOICES: tuple[str, ...] = ("off", "add", "remove", "toggle")
 DEFAULT_HOST = "127.0.0.1"
-
-
-class DemoUnavailableError(SaGANError, ImportError):
-    """Gradio, which the web demo needs, is not installed."""
 
 
 def require_gradio() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AlignmentUnavailableError",
     "DatasetError",
+    "DemoUnavailableError",
     "EvaluationError",
     "ImageLoadError",
     "InvalidArgumentError",
@@ -83,3 +84,7 @@ class TrainingError(SaGANError):
 
 class NonFiniteLossError(TrainingError, FloatingPointError):
     """A loss became NaN or infinite; the run stopped without writing a checkpoint."""
+
+
+class DemoUnavailableError(SaGANError, ImportError):
+    """Gradio, which the web demo needs, is not installed."""

@@ -41,8 +41,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .networks import GeneratorOutput
-
 __all__ = [
     "ObjectiveWeights",
     "attribute_loss",
@@ -161,10 +159,6 @@ class ObjectiveWeights(Protocol):
     def lambda_rec_id_at(self, step: int) -> float:
         """lambda_2, identity reconstruction (Eq. 10), at G step ``step`` (it may warm up)."""
 
-    @property
-    def mask_warmup(self) -> int:
-        """G steps at the start in which G's objective does not train SAN (AMN learns first)."""
-
 
 def autocast_for(precision: str, device: torch.device) -> AbstractContextManager[Any]:
     """Return the context the networks run under: bf16 autocast, or nothing for fp32.
@@ -237,13 +231,6 @@ def discriminator_objective(
     return loss, metrics
 
 
-def _blend_fixed_mask(output: GeneratorOutput, base: Tensor) -> Tensor:
-    """Return ``output``'s image (Eq. 7) with no gradient reaching SAN through its mask."""
-    # The zero-weighted term keeps SAN in the graph: DDP wants a gradient for every parameter.
-    mask = output.mask.detach() + 0 * output.mask
-    return output.amn_image * mask + base * (1 - mask)
-
-
 def generator_objective(
     g: Callable[[Tensor, Tensor], Any],
     d: Callable[[Tensor], Any],
@@ -284,17 +271,13 @@ def generator_objective(
         if joint_pass:
             n = real.shape[0]
             both = g(torch.cat([real, real]), torch.cat([target, label]))
-            edit = GeneratorOutput(*(t if t is None else t[:n] for t in both))
-            same = GeneratorOutput(*(t if t is None else t[n:] for t in both))
+            fake, identity, mask = both.image[:n], both.image[n:], both.mask[:n]
+            residual = both.residual[:n] if both.residual is not None else None
         else:
-            edit, same = g(real, target), g(real, label)
-        mask, residual = edit.mask, edit.residual
-        if step < weights.mask_warmup:  # AMN learns first, under SAN's initial mask
-            fake, identity = _blend_fixed_mask(edit, real), _blend_fixed_mask(same, real)
-            dual = _blend_fixed_mask(g(fake, label), fake)
-        else:
-            fake, identity = edit.image, same.image
-            dual = g(fake, label).image
+            edit = g(real, target)
+            fake, mask, residual = edit.image, edit.mask, edit.residual
+            identity = g(real, label).image
+        dual = g(fake, label).image
         out = d(fake)
     loss_fake = generator_adversarial_loss(out.src)  # -E[D_src(I_hat)]
     loss_cls = attribute_loss(out.cls, target)  # the edit must have the target attribute (Eq. 9)

@@ -55,8 +55,25 @@ def render_model_card(config: SaGANConfig) -> str:
     that ships inside the package, names it in the usage example.
     """
     extra = config.extra
-    slug = attribute_slug(config.attribute)
     license_id = extra.get("license", "other")
+    lines = _front_matter(config, license_id)
+    lines += _introduction(config)
+    lines += _usage(extra.get("alias"))
+    lines += _model_settings(config)
+    if extra.get("training"):
+        lines += _table("Training", "setting", extra["training"])
+    if extra.get("evaluation"):
+        intro = "Measured with `sagan-edit eval` (definitions: sagan-edit's evaluation guide)."
+        lines += _table("Evaluation", "metric", extra["evaluation"], intro=intro)
+    lines += _limitations_and_licence(license_id, extra.get("datasets") or [])
+    lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
+    return "\n".join(lines)
+
+
+def _front_matter(config: SaGANConfig, license_id: str) -> list[str]:
+    """The YAML block the Hub reads: library, licence, pipeline, tags, data sets, paper."""
+    extra = config.extra
+    slug = attribute_slug(config.attribute)
     tags = ["sagan-edit", "sagan", "gan", "face-attribute-editing", "image-to-image", slug]
     lines = ["---", f"library_name: {LIBRARY_NAME}", f"license: {_yaml_scalar(license_id)}"]
     if license_id == "other":
@@ -67,11 +84,18 @@ def render_model_card(config: SaGANConfig) -> str:
     if extra.get("datasets"):
         lines.append("datasets:")
         lines += [f"- {_yaml_scalar(d)}" for d in extra["datasets"]]
-    lines += [
+    return lines + [
         "attribute: " + _yaml_scalar(config.attribute),
         "paper: " + _yaml_scalar(PAPER_TITLE),
         "---",
         "",
+    ]
+
+
+def _introduction(config: SaGANConfig) -> list[str]:
+    """The title and what the model is; an untrained model says so; the run's description."""
+    extra = config.extra
+    lines = [
         f"# SaGAN — {config.attribute}",
         "",
         "A face-attribute editor for the CelebA attribute "
@@ -85,12 +109,17 @@ def render_model_card(config: SaGANConfig) -> str:
         lines += [UNTRAINED_NOTE, ""]
     if extra.get("description"):
         lines += [str(extra["description"]), ""]
+    return lines
+
+
+def _usage(alias: str | None) -> list[str]:
+    """The "Use" section: loading the model in Python, and the command line."""
     # a model shipped under an alias names it; any other is loaded from its repo or folder
-    name = extra.get("alias") or "REPO_OR_FOLDER"
+    name = alias or "REPO_OR_FOLDER"
     command = f"--weights {name}`"
-    if extra.get("alias"):
+    if alias:
         command = f"--attr {name}` (this model ships inside the package)"
-    lines += [
+    return [
         "## Use",
         "",
         "```python",
@@ -103,6 +132,12 @@ def render_model_card(config: SaGANConfig) -> str:
         "",
         f"or `sagan-edit face.jpg {command}.",
         "",
+    ]
+
+
+def _model_settings(config: SaGANConfig) -> list[str]:
+    """The "Model" section: the settings that rebuild the networks."""
+    return [
         "## Model",
         "",
         "| setting | value |",
@@ -116,26 +151,16 @@ def render_model_card(config: SaGANConfig) -> str:
         f"| face template (eyes, nose) | {config.face_template or 'CelebA-HQ (default)'} |",
         "",
     ]
-    training = extra.get("training")
-    if training:
-        lines += ["## Training", "", "| setting | value |", "| --- | --- |"]
-        lines += [f"| {key} | {value} |" for key, value in training.items()]
-        lines.append("")
-    evaluation = extra.get("evaluation")
-    if evaluation:
-        lines += [
-            "## Evaluation",
-            "",
-            "Measured with `sagan-edit eval` (definitions: sagan-edit's evaluation guide).",
-            "",
-            "| metric | value |",
-            "| --- | --- |",
-        ]
-        lines += [f"| {key} | {value} |" for key, value in evaluation.items()]
-        lines.append("")
-    lines += _limitations_and_licence(license_id, extra.get("datasets") or [])
-    lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
-    return "\n".join(lines)
+
+
+def _table(title: str, key_header: str, rows: Mapping[str, Any], *, intro: str = "") -> list[str]:
+    """A section holding a two-column table of ``rows`` (``key_header`` | value)."""
+    lines = [f"## {title}", ""]
+    if intro:
+        lines += [intro, ""]
+    lines += [f"| {key_header} | value |", "| --- | --- |"]
+    lines += [f"| {key} | {value} |" for key, value in rows.items()]
+    return lines + [""]
 
 
 UNTRAINED_NOTE = (

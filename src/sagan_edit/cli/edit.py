@@ -1,9 +1,10 @@
 """``sagan-edit edit``: edit attributes in photos, folders of photos or stdin.
 
-The command checks the whole command line before any weights load, plans every output (folders
-expanded, names chosen, inputs and existing files protected), then edits file after file and
-writes each result atomically as soon as it is done. A bad input is one ``error:`` line and is
-skipped; the exit status is then 1. ``--verbose`` reports where the time went.
+The command checks the whole command line before any weights load (`_edit_options`), plans every
+output (folders expanded, names chosen, inputs and existing files protected), then edits file
+after file and writes each result atomically as soon as it is done (`_files`). A bad input is one
+``error:`` line and is skipped; the exit status is then 1. ``--verbose`` reports where the time
+went (`_timings`).
 
 One attribute added or removed (`_FaceBatches`): each image is read and its faces found and
 aligned (`SaGAN.prepare`), the generator runs on batches of ``--batch-size`` faces gathered
@@ -17,14 +18,9 @@ turn; what ``toggle`` decided for each face is reported on stderr.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,7 +29,6 @@ import typer
 from ..errors import AlignmentUnavailableError, ImageLoadError, InvalidBoxError, NoFaceFoundError
 from ._common import (
     ALIASES,
-    STDIO,
     DeviceOption,
     RevisionOption,
     check_device,
@@ -46,7 +41,9 @@ from ._common import (
     stderr_console,
     weights_option,
 )
-from ._files import OUTPUT_FORMATS, Job, plan_jobs, read_input, write_job
+from ._edit_options import EDIT_VALUES, EditValue, check_edit_options, parse_box
+from ._files import Job, plan_jobs, read_input, write_job
+from ._timings import Timings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,18 +58,6 @@ DEFAULT_BATCH_SIZE = 16
 MAX_WAITING_PIXELS = 50_000_000
 """Pixels of the images whose faces wait for a forward pass (about four 12-MP photos, 0.5 GB
 with their outputs being built); past this, the faces gathered so far run in a smaller batch."""
-
-
-class EditValue(str, Enum):
-    """What to do with an attribute: ``add`` it, ``remove`` it, or ``toggle`` it (per face)."""
-
-    add = "add"
-    remove = "remove"
-    toggle = "toggle"
-
-
-#: The values ``--value`` and ``--attr ALIAS=VALUE`` take.
-EDIT_VALUES: tuple[str, ...] = tuple(v.value for v in EditValue)
 
 
 def edit_command(
@@ -223,11 +208,11 @@ def edit_command(
       sagan-edit photos/ --attr eyeglasses --out-dir edited/ --save-mask
       cat photo.jpg | sagan-edit - --attr eyeglasses > edited.png
     """
-    timings = _Timings()
+    timings = Timings()
     with timings.stage("imports"):  # and the checks: torch loads with the device check
         from ..attributes import attribute_slug
 
-        edits = _check_edit_options(inputs, attr, weights, value.value, output, out_dir, save_mask)
+        edits = check_edit_options(inputs, attr, weights, value.value, output, out_dir, save_mask)
         if box is not None and align:
             raise typer.BadParameter(
                 "--box gives the face region; it excludes --align", param_hint="'--box'"
@@ -237,7 +222,7 @@ def edit_command(
                 "--verbose and --quiet exclude each other", param_hint="'--verbose'"
             )
         where: dict[str, Any] = {
-            "box": _parse_box(box), "align": align, "faces": face or None,
+            "box": parse_box(box), "align": align, "faces": face or None,
             "min_face_size": min_face_size,
         }  # fmt: skip
         check_device(device)
@@ -271,143 +256,6 @@ def edit_command(
     if total > 1 and not quiet:
         toggled = _toggle_tally(runner.decisions)
         console.print(f"edited {done} image(s){toggled}", markup=False)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _check_edit_options(
-    inputs: Sequence[str],
-    attrs: Sequence[str] | None,
-    weights: str | None,
-    value: str,
-    output: str | None,
-    out_dir: Path | None,
-    save_mask: bool,
-) -> list[tuple[str, str]]:
-    """Reject impossible combinations before any weights load.
-
-    Returns:
-        The edits, in order: (name of the weights, value ``add``, ``remove`` or ``toggle``).
-    """
-    edits = _check_model_choice(attrs, weights, value)
-    _check_inputs(inputs)
-    if output is not None:
-        if out_dir is not None:
-            raise typer.BadParameter("use either -o/--output or --out-dir", param_hint="'--output'")
-        if len(inputs) > 1 or os.path.isdir(inputs[0]):
-            raise typer.BadParameter(
-                "-o/--output takes a single input file; use --out-dir for several",
-                param_hint="'--output'",
-            )
-        if output != STDIO:
-            _check_output_file(Path(output))
-    to_stdout = output == STDIO or (output is None and out_dir is None and STDIO in inputs)
-    if to_stdout and sys.stdout is not None and sys.stdout.isatty():
-        raise typer.BadParameter(
-            "refusing to write image bytes to a terminal; redirect stdout or pass -o FILE",
-            param_hint="'--output'",
-        )
-    if save_mask and to_stdout:
-        raise typer.BadParameter(
-            "--save-mask needs an output file (-o FILE or --out-dir), not stdout",
-            param_hint="'--save-mask'",
-        )
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise typer.BadParameter(f"{str(out_dir)!r} is not a folder", param_hint="'--out-dir'")
-    return edits
-
-
-def _check_model_choice(
-    attrs: Sequence[str] | None, weights: str | None, value: str
-) -> list[tuple[str, str]]:
-    """Exactly one of ``--attr`` (known aliases, each once) and ``--weights``; the edits."""
-    if (not attrs) == (weights is None):
-        raise typer.BadParameter(
-            "pass exactly one of --attr ALIAS (repeatable) or --weights REPO_OR_FOLDER",
-            param_hint="'--attr' / '--weights'",
-        )
-    if weights is not None:
-        return [(weights, value)]
-    edits: list[tuple[str, str]] = []
-    for item in attrs or ():
-        alias, chosen = _parse_attr(item, value)
-        if any(alias == named for named, _ in edits):
-            raise typer.BadParameter(
-                f"{alias!r} is named twice; give each attribute once", param_hint="'--attr'"
-            )
-        edits.append((alias, chosen))
-    return edits
-
-
-def _parse_attr(item: str, value: str) -> tuple[str, str]:
-    """Split ``--attr ALIAS[=VALUE]`` into the alias's key and its value (``value`` if bare)."""
-    from ..hub import PRETRAINED, alias_key
-
-    name, equals, given = item.partition("=")
-    if equals and given.strip().lower() not in EDIT_VALUES:
-        raise typer.BadParameter(
-            f"{item!r}: the value after = must be {', '.join(EDIT_VALUES[:-1])} or "
-            f"{EDIT_VALUES[-1]}, as in --attr {name.strip() or 'eyeglasses'}=remove",
-            param_hint="'--attr'",
-        )
-    alias = alias_key(name)
-    if alias is None:
-        raise typer.BadParameter(
-            f"unknown attribute {name!r}; choose one of {', '.join(PRETRAINED)} "
-            "(or pass --weights REPO_OR_FOLDER)",
-            param_hint="'--attr'",
-        )
-    return alias, given.strip().lower() if equals else value
-
-
-def _check_inputs(inputs: Sequence[str]) -> None:
-    """Every input exists; ``-`` (stdin) comes alone and is not a terminal."""
-    if inputs.count(STDIO) > 1 or (STDIO in inputs and len(inputs) > 1):
-        raise typer.BadParameter("`-` (stdin) must be the only input", param_hint="INPUT")
-    if STDIO in inputs and sys.stdin is not None and sys.stdin.isatty():
-        raise typer.BadParameter(
-            "`-` reads an image from stdin, but stdin is a terminal; pipe an image in",
-            param_hint="INPUT",
-        )
-    for item in inputs:
-        if item != STDIO and not os.path.exists(item):
-            raise typer.BadParameter(f"{item!r} does not exist", param_hint="INPUT")
-
-
-def _check_output_file(path: Path) -> None:
-    if path.suffix.lower() not in OUTPUT_FORMATS:
-        raise typer.BadParameter(
-            f"cannot write {path.suffix or 'a file without extension'!r}; "
-            "name the output .png, .jpg or .webp",
-            param_hint="'--output'",
-        )
-    if path.is_dir():
-        raise typer.BadParameter(
-            f"{str(path)!r} is a folder; use --out-dir", param_hint="'--output'"
-        )
-    if not path.parent.is_dir():
-        raise typer.BadParameter(
-            f"folder {str(path.parent)!r} does not exist", param_hint="'--output'"
-        )
-
-
-def _parse_box(box: str | None) -> tuple[int, int, int, int] | None:
-    """Parse ``--box L,T,R,B`` into four integers (a usage error otherwise)."""
-    if box is None:
-        return None
-    parts = box.replace(" ", "").split(",")
-    try:
-        left, top, right, bottom = (int(p) for p in parts)
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected four integers L,T,R,B, got {box!r}", param_hint="--box"
-        ) from None
-    if right - left != bottom - top or right <= left or min(left, top) < 0:
-        raise typer.BadParameter(
-            f"{box!r} is not a non-empty square (R-L must equal B-T)", param_hint="--box"
-        )
-    return left, top, right, bottom
 
 
 # --------------------------------------------------------------------------- editing
@@ -476,7 +324,7 @@ def _run_jobs(
     return written
 
 
-def _write(item: _Waiting | _Edited, console: Console, quiet: bool, timings: _Timings) -> bool:
+def _write(item: _Waiting | _Edited, console: Console, quiet: bool, timings: Timings) -> bool:
     """Write one finished image (and its mask), reporting it; return whether it was written."""
     job = item.job
     with timings.stage("write"):
@@ -510,7 +358,7 @@ class _FaceBatches:
     """
 
     def __init__(
-        self, model: SaGAN, value: str, strength: float, batch_size: int, timings: _Timings
+        self, model: SaGAN, value: str, strength: float, batch_size: int, timings: Timings
     ) -> None:
         self.model, self.value, self.strength = model, value, strength
         self.batch_size, self.timings = batch_size, timings
@@ -602,7 +450,7 @@ class _EachImage:
         values: Sequence[str],
         strength: float,
         batch_size: int,
-        timings: _Timings,
+        timings: Timings,
     ) -> None:
         self.editor, self.strength = editor, strength
         self.edits = dict(zip(editor.attributes, values, strict=True))
@@ -653,59 +501,3 @@ def _toggle_tally(decisions: Sequence[ToggleDecision]) -> str:
         counts.setdefault(decision.attribute, [0, 0])[int(decision.present)] += 1
     parts = [f"{name} removed {n[1]}, added {n[0]}" for name, n in counts.items()]
     return f"; toggle: {'; '.join(parts)}" if parts else ""
-
-
-# --------------------------------------------------------------------------- --verbose
-
-
-STAGES = ("imports", "model load", "read", "detect/align", "edit", "paste-back", "write")
-"""The stages ``--verbose`` times after the start-up, in order; several files add up."""
-
-
-class _Timings:
-    """Seconds spent in each stage of the command, added up over the inputs (``--verbose``)."""
-
-    def __init__(self) -> None:
-        self.entered = time.perf_counter()
-        self.startup = seconds_since_process_start()
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Add the time the block takes to stage ``name``."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-    def line(self, images: int, faces: int) -> str:
-        """One line: ``time: start-up 0.40 s, imports 1.62 s, ... total 2.31 s (1 image...)``."""
-        stages = {"start-up": self.startup, **{s: self.seconds.get(s, 0.0) for s in STAGES}}
-        parts = [f"{name} {_seconds(value)}" for name, value in stages.items()]
-        total = time.perf_counter() - self.entered + (self.startup or 0.0)
-        since = "" if self.startup is not None else " since the command started"
-        return (
-            f"time: {', '.join(parts)}; total {_seconds(total)}{since} "
-            f"({images} image(s) written, {faces} face(s) edited)"
-        )
-
-
-def _seconds(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.3f} s"
-
-
-def seconds_since_process_start() -> float | None:
-    """How long this process has been running, from the kernel's record of its start (Linux).
-
-    Python keeps no timestamp of the interpreter's start; ``/proc/self/stat`` gives the
-    process's start in clock ticks (1/100 s) since boot, on the clock ``CLOCK_BOOTTIME`` reads.
-    None where that is not available (other systems).
-    """
-    try:
-        with open("/proc/self/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
-        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None

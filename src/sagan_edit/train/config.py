@@ -85,10 +85,6 @@ class TrainConfig:
     ``lambda_rec_id_warmup`` G steps (None: no warm-up; our choice, see the training guide)."""
     lambda_rec_id_warmup: int = 0
     """G steps of the lambda_2 warm-up."""
-    mask_warmup: int = 0
-    """G steps at the start in which G's objective trains AMN only, SAN's mask held as it was
-    initialised, so that the adversarial and identity terms cannot shut the mask while AMN's
-    output is still noise (0: none; our choice, see the training guide)."""
     lambda_sparsity: float = 1.0
     """``residual`` variant only: weight of the L1 penalty ``mean(|r|)`` on the edit's residual
     (ResGAN's sparsity term; our choice of weight)."""
@@ -153,9 +149,8 @@ class TrainConfig:
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps", "lambda_rec_id_warmup", "mask_warmup", "sample_every",
-                     "checkpoint_every", "keep_checkpoints", "num_workers",
-                     "num_samples"):  # fmt: skip
+        for name in ("steps", "lambda_rec_id_warmup", "sample_every", "checkpoint_every",
+                     "keep_checkpoints", "num_workers", "num_samples"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("g_lr", "d_lr"):
