@@ -2,13 +2,14 @@
 
     python scripts/synthetic_recipe.py attention 1000 --seed 0
     python scripts/synthetic_recipe.py concat 1000 --warmup 10 500 --threads 1
+    python scripts/synthetic_recipe.py attention 300 --lambda-cls 1    # before the default was 10
 
 Variants: ``attention`` (as shipped), ``concat`` (the attribute as a 4th input channel of L1,
 Table 1 taken literally), ``pm1`` (the attribute fed as -1/+1). ``--warmup START STEPS`` raises
 lambda_2 linearly from START to 100 over STEPS generator steps. Prints one JSON line per 100
-steps: the share of held-out faces whose bar error an edit halves (``add``, ``remove``), the mean
-error ratios, and the mask's mean inside and outside the bar. 64x64, base 16, batch 16, constant
-learning rate.
+steps (``--score-every``): the share of held-out faces whose bar error an edit halves (``add``,
+``remove``), the mean error ratios, and the mask's mean inside and outside the bar. 64x64, base
+16, batch 16, constant learning rate.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("steps", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=float, nargs=2, default=None, metavar=("START", "STEPS"))
+    parser.add_argument("--lambda-cls", type=float, default=TrainConfig.lambda_cls)
+    parser.add_argument("--score-every", type=int, default=100, metavar="STEPS")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/synthetic-recipe"))
     args = parser.parse_args()
@@ -73,7 +76,7 @@ def main() -> None:
     config = TrainConfig().replace(
         image_size=64, base_channels=16, disc_base_channels=16, batch_size=16, steps=args.steps,
         lr_decay_fraction=0, seed=args.seed, sample_every=0, checkpoint_every=0, log_every=50,
-        precision="fp32", **warmup,
+        precision="fp32", lambda_cls=args.lambda_cls, **warmup,
     )  # fmt: skip
     out = args.out / f"{args.variant}-{args.seed}"
     trainer = Trainer(config, train, out, sample_dataset=held_out, quiet=True)
@@ -82,7 +85,7 @@ def main() -> None:
         trainer.train_iteration()
         if trainer.step % 50 == 0:
             trainer._flush_window()  # the run's log.jsonl, as fit() writes it
-        if trainer.step % 100 == 0:
+        if trainer.step % args.score_every == 0:
             row = {"step": trainer.step, "seconds": round(time.time() - start)}
             row |= {k: round(v, 3) for k, v in scores(trainer.generator, held_out).items()}
             print(json.dumps(row), flush=True)

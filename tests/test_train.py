@@ -91,7 +91,8 @@ def test_paper_preset_is_the_papers_settings() -> None:
     assert p == TrainConfig()
     assert (p.g_lr, p.d_lr, p.beta1, p.beta2) == (2e-4, 2e-4, 0.5, 0.999)
     assert (p.batch_size, p.n_critic) == (16, 3)
-    assert (p.lambda_gp, p.lambda_cls, p.lambda_rec_dual, p.lambda_rec_id) == (10, 1, 20, 100)
+    assert (p.lambda_gp, p.lambda_rec_dual, p.lambda_rec_id) == (10, 20, 100)
+    assert p.lambda_cls == 10  # the paper's Eq. 11 weighs it 1; ours: the training guide
     model = p.model
     assert (model.image_size, model.base_channels, model.num_residual_blocks) == (128, 32, 4)
     assert (model.disc_base_channels, model.disc_layers) == (32, 6)
@@ -106,6 +107,7 @@ def test_cpu_preset_is_small_and_settings_given_beside_it_win() -> None:
     assert cpu.steps == 10 and model.attribute == "Smiling"
     assert cpu.positive_fraction == 0.5 and cpu.steps == 10
     assert cpu.lambda_rec_id == 10  # the paper's 100 collapsed the mask on a CPU run
+    assert cpu.lambda_cls == 1  # what its models were trained with
     with pytest.raises(ValueError, match="unknown preset 'gpu'; choose one of paper, cpu"):
         TrainConfig.from_preset("gpu")
 

@@ -163,6 +163,14 @@ def train_command(
             "--lambda-rec-dual", metavar="X", help="lambda_1, dual reconstruction (paper: 20)."
         ),
     ] = 20.0,
+    lambda_cls: Annotated[
+        float,
+        typer.Option(
+            "--lambda-cls",
+            metavar="X",
+            help="Weight of the attribute loss, for D and G (paper: 1; see the training guide).",
+        ),
+    ] = 10.0,
     lambda_sparsity: Annotated[
         float,
         typer.Option(

@@ -32,8 +32,10 @@ gives no length or schedule): 20,000 G steps (960,000 images seen by D at batch 
 passes over CelebA's 191,649 training images; the length of the public reimplementation
 elvisyjlin/SpatialAttentionGAN), learning rates constant for the first half, then decaying
 linearly to zero (StarGAN's schedule scaled to this length, so that the last steps average the
-adversarial game out), random left-right flips (as StarGAN). `PRESETS` adds ``cpu``, a small
-setting for modest hardware.
+adversarial game out), random left-right flips (as StarGAN), and the attribute term weighted
+``lambda_cls`` 10 where the paper's Eq. 11 adds it unweighted (as AttGAN weights its
+generator's; at 1 it lost to the other terms and no synthetic run learned: the training guide).
+`PRESETS` adds ``cpu``, a small setting for modest hardware.
 
 **Determinism.** Pass ``e`` over the data is a permutation seeded by ``(seed, e)``, so the data
 order depends only on the seed and the number of batches drawn (`IndexStream`); flips are drawn
