@@ -231,8 +231,9 @@ def test_a_flat_config_of_older_versions_loads(tmp_path: Path) -> None:
     loaded = TrainConfig.load(tmp_path)
     template = [[0.38, 0.49], [0.62, 0.49], [0.5, 0.67]]
     expected = tiny_config(
-        attribute="smiling", variant="residual", lambda_rec_id=10.0, steps=2, precision="fp32",
-        face_template=template, data="faces", data_format="folder", datasets=("CelebA",),
+        attribute="smiling", variant="residual", lambda_rec_id=10.0, lambda_cls=1.0, steps=2,
+        precision="fp32", face_template=template, data="faces", data_format="folder",
+        datasets=("CelebA",),
     )  # fmt: skip
     assert loaded == expected and loaded.model.face_template == template
     layers = {
