@@ -766,6 +766,13 @@ def test_train_options_map_onto_train_config_fields():
     assert RUN_OPTIONS <= names
     for name in names - RUN_OPTIONS:
         assert config_fields(name) and set(config_fields(name)) <= fields, name
+    # the defaults --help shows (spelled out: the CLI must not import torch) are TrainConfig's
+    defaults = TrainConfig().settings()
+    for param in command.params:
+        if param.default is None:  # none shown (--attr is required, --data defaults to none)
+            continue
+        for field in config_fields(param.name):
+            assert param.default == defaults[field], (param.name, field)
 
 
 @pytest.mark.parametrize(
