@@ -43,8 +43,9 @@ def description(model: SaGAN, hours: float, share: float, history: str) -> str:
         f"that a newcomer sees a real edit offline. It runs at {size}x{size} with "
         f"{model.config.base_channels} base channels (the paper: 128x128, 32) and was trained "
         f"for {training['generator steps']} generator steps at batch {training['batch size']} "
-        f"(the paper's optimiser and loss weights, except lambda_2 = 10 instead of 100; our "
-        f"default length is 20,000 steps) in about {hours:g} hours on a 2-core CPU "
+        f"(the paper's optimiser and loss weights, except lambda_2 = {training_lambda_2(model)} "
+        f"instead of 100{warm_up_clause(model)}; our default length is 20,000 steps) in about "
+        f"{hours:g} hours on a 2-core CPU "
         f"({describe_cpu()}), on the "
         f"CelebA-HQ train split (images 1-27000, downscaled to {size}x{size}), with balanced "
         f"batches (half of the images with {attribute}; {share:.1%} have it). `value=True` "
@@ -53,6 +54,25 @@ def description(model: SaGAN, hours: float, share: float, history: str) -> str:
         + (f" {history}" if history else "")
         + "\n\nCelebA-HQ is for non-commercial research only; use these weights accordingly."
     )
+
+
+def training_lambda_2(model: SaGAN) -> str:
+    """lambda_2 of the run, read back from the card's loss-weight row (``gp / cls / 1 / 2``)."""
+    weights = model.config.extra["training"][
+        "lambda_gp / lambda_cls / lambda_1 (dual) / lambda_2 (identity)"
+    ]
+    return weights.split(" / ")[-1]
+
+
+def warm_up_clause(model: SaGAN) -> str:
+    """Says the run's departures beyond lambda_2: the attribute weight and head warm-up."""
+    training = model.config.extra["training"]
+    weights = training["lambda_gp / lambda_cls / lambda_1 (dual) / lambda_2 (identity)"]
+    lambda_cls = weights.split(" / ")[1]
+    clause = f", the attribute term weighted {lambda_cls}" if lambda_cls != "1" else ""
+    if "attribute warm-up" in training:
+        clause += f", and {training['attribute warm-up']} (the training guide's recipe)"
+    return clause
 
 
 def verdict(report: EvaluationReport) -> str:

@@ -107,7 +107,7 @@ def test_cpu_preset_is_small_and_settings_given_beside_it_win() -> None:
     assert cpu.steps == 10 and model.attribute == "Smiling"
     assert cpu.positive_fraction == 0.5 and cpu.steps == 10
     assert cpu.lambda_rec_id == 10  # the paper's 100 collapsed the mask on a CPU run
-    assert cpu.lambda_cls == 1  # what its models were trained with
+    assert cpu.lambda_cls == 1 and cpu.cls_warmup_steps == 500  # its models' recipe
     with pytest.raises(ValueError, match="unknown preset 'gpu'; choose one of paper, cpu"):
         TrainConfig.from_preset("gpu")
 
@@ -241,7 +241,8 @@ def test_a_flat_config_of_older_versions_loads(tmp_path: Path) -> None:
         "attribute_input": "after_norm",
         "disc_leaky_slope": 0.01,
     }
-    assert loaded.settings() == json.loads(FLAT_CONFIG) | {"datasets": ("CelebA",)} | layers
+    newer = {"cls_warmup_steps": 0}  # settings added since, at their defaults
+    assert loaded.settings() == json.loads(FLAT_CONFIG) | {"datasets": ("CelebA",)} | layers | newer
     # saved again, it is nested, and reads back the same
     loaded.save(tmp_path)
     assert "model" in json.loads((tmp_path / "train_config.json").read_text())
@@ -274,6 +275,7 @@ def test_a_checkpoint_with_a_flat_config_resumes(tmp_path: Path) -> None:
         ({"precision": "fp16"}, "precision"),
         ({"lambda_rec_id_start": -1.0}, "lambda_rec_id_start"),
         ({"lambda_rec_id_warmup": -1}, "lambda_rec_id_warmup"),
+        ({"cls_warmup_steps": -1}, "cls_warmup_steps"),
         ({"batch_size": 0}, "batch_size"),
         ({"g_lr": 0.0}, "g_lr"),
         ({"lambda_gp": -1.0}, "lambda_gp"),
@@ -410,6 +412,42 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path: Path, num_wor
     # the log reads as one run
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed/log.jsonl").open()]
     assert steps == [1, 2, 3, 4]
+
+
+def d_attribute_accuracy(trainer: Trainer, data: SyntheticMarkDataset) -> float:
+    with torch.no_grad():
+        cls = trainer.discriminator(data.images).cls.reshape(-1)
+    return ((cls > 0).float() == data.labels.float()).float().mean().item()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_attribute_warm_up_teaches_d_the_labels_and_leaves_g_alone(
+    tmp_path: Path, seed: int
+) -> None:
+    data = SyntheticMarkDataset(64, 16, seed=seed)
+    held_out = SyntheticMarkDataset(64, 16, seed=seed + 100)
+    config = tiny_config(steps=0, seed=seed, d_lr=1e-3, cls_warmup_steps=150)
+    cold = Trainer(config.replace(cls_warmup_steps=0), data, tmp_path / "cold", quiet=True)
+    warm = Trainer(config, data, tmp_path / "warm", quiet=True)
+    before = d_attribute_accuracy(warm, held_out)
+    warm.fit(export=False)
+    assert d_attribute_accuracy(warm, held_out) >= 0.95 > before + 0.2
+    assert_identical(
+        {k: v for k, v in state_tensors(cold).items() if k.startswith("G.")},
+        {k: v for k, v in state_tensors(warm).items() if k.startswith("G.")},
+    )
+    (record,) = [json.loads(line) for line in (tmp_path / "warm/log.jsonl").open()]
+    assert record["step"] == 0 and record["warmup"] and record["D/cls_accuracy"] >= 0.9
+
+
+def test_a_resumed_run_does_not_warm_up_again(tmp_path: Path) -> None:
+    straight = run_steps(tmp_path / "straight", 4, cls_warmup_steps=5)
+    run_steps(tmp_path / "resumed", 2, cls_warmup_steps=5)
+    resumed = run_steps(tmp_path / "resumed", 4, resume=True, cls_warmup_steps=5)
+    assert resumed.batches == straight.batches == 5 + 4 * 3
+    assert_identical(state_tensors(straight), state_tensors(resumed))
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed/log.jsonl").open()]
+    assert steps == [0, 1, 2, 3, 4]
 
 
 def test_checkpoint_holds_everything_and_resume_drops_later_log_records(tmp_path: Path) -> None:

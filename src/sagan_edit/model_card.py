@@ -268,6 +268,14 @@ def training_summary(
             if warm_up
             else {}
         ),
+        **(
+            {
+                "attribute warm-up": f"{cfg.cls_warmup_steps} D steps on the attribute loss "
+                "alone before the first G step"
+            }
+            if cfg.cls_warmup_steps
+            else {}
+        ),
         "generator variant": cfg.variant,
         **({"lambda_sparsity": cfg.lambda_sparsity} if cfg.variant == "residual" else {}),
         "batches": f"balanced, {cfg.positive_fraction:.0%} with the attribute"

@@ -92,7 +92,8 @@ def train_command(
             "--preset",
             metavar=choices_metavar(PRESETS),
             help="Starting settings: the paper's (for a GPU) or small, fast CPU runs (64x64, "
-            "base 16, lambda_2 10, balanced batches). Options given beside it override it.",
+            "base 16, lambda_2 10, balanced batches, attribute warm-up). Options given beside it "
+            "override it.",
         ),
     ] = "paper",
     data: Annotated[
@@ -171,6 +172,15 @@ def train_command(
             help="Weight of the attribute loss, for D and G (paper: 1; see the training guide).",
         ),
     ] = 10.0,
+    cls_warmup_steps: Annotated[
+        int,
+        typer.Option(
+            "--cls-warmup",
+            metavar="N",
+            help="D steps on the attribute loss alone before the first G step (not in the "
+            "paper; see the training guide).",
+        ),
+    ] = 0,
     lambda_sparsity: Annotated[
         float,
         typer.Option(

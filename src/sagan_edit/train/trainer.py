@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from ..errors import NonFiniteLossError, TrainingError
 from ..hardware import resolve_precision
-from ..losses import autocast_for, discriminator_objective, generator_objective
+from ..losses import attribute_loss, autocast_for, discriminator_objective, generator_objective
 from ..model import SaGAN, select_device
 from ..model_card import training_summary
 from ..networks import Discriminator, Generator
@@ -271,6 +271,42 @@ class Trainer:
             self.discriminator.requires_grad_(True)
         return {k: v.detach() for k, v in metrics.items()}
 
+    def warm_up_attribute_head(self) -> dict[str, float]:
+        """Train D on ``lambda_cls * BCE(D_cls(I), c_g)`` alone for ``cls_warmup_steps`` batches.
+
+        Without it, D's attribute head is at chance for the first hundreds of steps, during
+        which nothing rewards an edit and the reconstruction terms shrink SAN's mask to nothing
+        (the training guide). Logged as one record at step 0 with ``warmup`` set.
+        """
+        self.discriminator.train()
+        t0 = time.perf_counter()
+        losses, hits = [], []
+        for _ in range(self.config.cls_warmup_steps):
+            real, label = self.next_batch()
+            with self._autocast():
+                out = self._d_train(real)
+            cls = out.cls
+            loss = attribute_loss(cls, label)
+            self.d_optimizer.zero_grad(set_to_none=True)
+            # the critic head in the graph at weight 0: DDP reduces only parameters used
+            (self.config.lambda_cls * loss + 0.0 * out.src.float().mean()).backward()
+            self.d_optimizer.step()
+            losses.append(loss.detach())
+            hits.append(((cls.detach().float() > 0).float() == label).float().mean())
+        last = slice(-max(1, len(losses) // 10), None)  # the last tenth: where the head ended
+        seconds = time.perf_counter() - t0
+        record = {
+            "step": self.step,
+            "warmup": True,
+            "D/loss_cls": torch.stack(losses[last]).mean().item(),
+            "D/cls_accuracy": torch.stack(hits[last]).mean().item(),
+            "steps_per_s": len(losses) / seconds,
+            "time": seconds,
+        }
+        if self.dist.is_main:
+            self.reporter.write(record)
+        return record
+
     def _set_learning_rates(self) -> float:
         scale = self.config.learning_rate_scale(self.step)
         for group in self.g_optimizer.param_groups:
@@ -495,6 +531,8 @@ class Trainer:
         self._reset_window()
         self.reporter.start_progress(self.step)
         try:
+            if self.step == 0 and cfg.cls_warmup_steps:
+                self.warm_up_attribute_head()
             while self.step < cfg.steps:
                 self.train_iteration()
                 if self.step % cfg.log_every == 0:
