@@ -161,6 +161,9 @@ def test_prepare_generate_paste_is_edit_in_steps(model):
 
 def test_batch_invariant_generate_gives_each_crop_its_single_result(model):
     """With batch_invariant=True (fp32, CPU) an image's output does not depend on its batch."""
+    fp32 = SaGAN(model.config)  # fp32 forced: "auto" is bf16 on CPUs with native bf16
+    fp32.load_state_dict(model.state_dict())
+    model = fp32.eval().set_inference("fp32")
     torch.manual_seed(3)
     crops = list(torch.rand(5, 3, 64, 64) * 2 - 1)
     singles = [model.generate([crop], batch_invariant=True) for crop in crops]

@@ -23,7 +23,9 @@ project's CPU, an AMD EPYC with AVX2 only, against a plain fp32 eager generator 
 * **Batch-independent results** (``batch_invariant=True``, fp32 eager on a CPU; what the
   command line asks for): an image's edit is bit-for-bit the same whatever else is in its batch,
   so the command line batches faces across files and still writes the bytes ``--batch-size 1``
-  writes. PyTorch computes a convolution of one image with other kernels than a batch (its own
+  writes. Only in float32: under bf16 autocast (the default on CPUs with native bf16) this path
+  is not taken, and an image's last bits may depend on its batch. PyTorch computes a
+  convolution of one image with other kernels than a batch (its own
   for small single images, oneDNN for batches, whose thread split changes with the batch size),
   which changes the last bits; `OneImageConvolutions` runs the convolutions of a batch image by
   image (the other layers stay batched). Measured at 64x64, batch 16, it runs at 0.66-0.77x of
