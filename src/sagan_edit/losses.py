@@ -43,6 +43,7 @@ from torch import Tensor
 
 __all__ = [
     "ObjectiveWeights",
+    "attribute_accuracy",
     "attribute_loss",
     "autocast_for",
     "critic_loss_fake",
@@ -76,6 +77,13 @@ def generator_adversarial_loss(src_fake: Tensor) -> Tensor:
 def attribute_loss(logits: Tensor, target: Tensor) -> Tensor:
     """Compute the binary cross-entropy of attribute logits against 0/1 targets (Eqs. 2, 9)."""
     return F.binary_cross_entropy_with_logits(logits.float(), target.float().reshape(logits.shape))
+
+
+def attribute_accuracy(logits: Tensor, target: Tensor) -> Tensor:
+    """Compute the share of attribute logits on the side (> 0 or not) of their 0/1 targets."""
+    with torch.no_grad():
+        predicted = (logits.float() > 0).float()
+        return (predicted == target.float().reshape(predicted.shape)).float().mean()
 
 
 def reconstruction_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
@@ -217,8 +225,7 @@ def discriminator_objective(
     with torch.autocast(real.device.type, enabled=False):
         loss_gp = gradient_penalty(lambda images: critic(images).src, real, fake)
     loss = loss_real + loss_fake + weights.lambda_gp * loss_gp + weights.lambda_cls * loss_cls
-    with torch.no_grad():
-        accuracy = ((cls_real.float() > 0).float() == label).float().mean()
+    accuracy = attribute_accuracy(cls_real, label)
     metrics = {
         "D/loss": loss,
         "D/loss_real": loss_real,
@@ -293,8 +300,7 @@ def generator_objective(
     if residual is not None:  # the residual variant: ResGAN's sparsity term
         extra["G/loss_sparsity"] = sparsity_loss(residual)
         loss = loss + weights.lambda_sparsity * extra["G/loss_sparsity"]
-    with torch.no_grad():
-        accuracy = ((out.cls.float() > 0).float() == target).float().mean()
+    accuracy = attribute_accuracy(out.cls, target)
     metrics = {
         "G/loss": loss,
         "G/loss_fake": loss_fake,

@@ -23,7 +23,13 @@ from torch.utils.data import Dataset
 
 from ..errors import NonFiniteLossError, TrainingError
 from ..hardware import resolve_precision
-from ..losses import attribute_loss, autocast_for, discriminator_objective, generator_objective
+from ..losses import (
+    attribute_accuracy,
+    attribute_loss,
+    autocast_for,
+    discriminator_objective,
+    generator_objective,
+)
 from ..model import SaGAN, select_device
 from ..model_card import training_summary
 from ..networks import Discriminator, Generator
@@ -285,14 +291,13 @@ class Trainer:
             real, label = self.next_batch()
             with self._autocast():
                 out = self._d_train(real)
-            cls = out.cls
-            loss = attribute_loss(cls, label)
+            loss = attribute_loss(out.cls, label)
             self.d_optimizer.zero_grad(set_to_none=True)
             # the critic head in the graph at weight 0: DDP reduces only parameters used
             (self.config.lambda_cls * loss + 0.0 * out.src.float().mean()).backward()
             self.d_optimizer.step()
             losses.append(loss.detach())
-            hits.append(((cls.detach().float() > 0).float() == label).float().mean())
+            hits.append(attribute_accuracy(out.cls, label))
         last = slice(-max(1, len(losses) // 10), None)  # the last tenth: where the head ended
         seconds = time.perf_counter() - t0
         record = {
