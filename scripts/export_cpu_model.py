@@ -30,11 +30,12 @@ from sagan_edit.data import default_data_root, load_dataset
 from sagan_edit.evaluate import SHIPPED_JUDGE, EvaluationReport, evaluate
 from sagan_edit.hardware import describe_cpu
 from sagan_edit.hub import PRETRAINED
+from sagan_edit.train import TrainConfig
 
 ACCEPTANCE = 0.85
 
 
-def description(model: SaGAN, hours: float, share: float, history: str) -> str:
+def description(model: SaGAN, run: TrainConfig, hours: float, share: float, history: str) -> str:
     """The model card's text: what the model is, what it is not, and how it was trained."""
     size, training = model.config.image_size, model.config.extra["training"]
     attribute = model.attribute
@@ -43,9 +44,8 @@ def description(model: SaGAN, hours: float, share: float, history: str) -> str:
         f"that a newcomer sees a real edit offline. It runs at {size}x{size} with "
         f"{model.config.base_channels} base channels (the paper: 128x128, 32) and was trained "
         f"for {training['generator steps']} generator steps at batch {training['batch size']} "
-        f"(the paper's optimiser and loss weights, except lambda_2 = {training_lambda_2(model)} "
-        f"instead of 100{warm_up_clause(model)}; our default length is 20,000 steps) in about "
-        f"{hours:g} hours on a 2-core CPU "
+        f"(the paper's optimiser and loss weights, except {departures(run)}; our default length "
+        f"is 20,000 steps) in about {hours:g} hours on a 2-core CPU "
         f"({describe_cpu()}), on the "
         f"CelebA-HQ train split (images 1-27000, downscaled to {size}x{size}), with balanced "
         f"batches (half of the images with {attribute}; {share:.1%} have it). `value=True` "
@@ -56,22 +56,16 @@ def description(model: SaGAN, hours: float, share: float, history: str) -> str:
     )
 
 
-def training_lambda_2(model: SaGAN) -> str:
-    """lambda_2 of the run, read back from the card's loss-weight row (``gp / cls / 1 / 2``)."""
-    weights = model.config.extra["training"][
-        "lambda_gp / lambda_cls / lambda_1 (dual) / lambda_2 (identity)"
-    ]
-    return weights.split(" / ")[-1]
-
-
-def warm_up_clause(model: SaGAN) -> str:
-    """Says the run's departures beyond lambda_2: the attribute weight and head warm-up."""
-    training = model.config.extra["training"]
-    weights = training["lambda_gp / lambda_cls / lambda_1 (dual) / lambda_2 (identity)"]
-    lambda_cls = weights.split(" / ")[1]
-    clause = f", the attribute term weighted {lambda_cls}" if lambda_cls != "1" else ""
-    if "attribute warm-up" in training:
-        clause += f", and {training['attribute warm-up']} (the training guide's recipe)"
+def departures(run: TrainConfig) -> str:
+    """The run's departures from the paper's loss weights, as a clause of the description."""
+    clause = f"lambda_2 = {run.lambda_rec_id:g} instead of 100"
+    if run.lambda_cls != 1:
+        clause += f", the attribute term weighted {run.lambda_cls:g}"
+    if run.cls_warmup_steps:
+        clause += (
+            f", and {run.cls_warmup_steps} D steps on the attribute loss alone before the first "
+            "G step (the training guide's recipe)"
+        )
     return clause
 
 
@@ -118,7 +112,8 @@ def main() -> None:
     train = load_dataset(data, model.attribute, split="train", image_size=8)
     share = float(train.labels.float().mean())
     extra = model.config.extra
-    extra["description"] = description(model, args.hours, share, args.history)
+    run = TrainConfig.load(args.run)
+    extra["description"] = description(model, run, args.hours, share, args.history)
     if args.out.name in PRETRAINED:  # the folder of an embedded model is named by its alias
         extra["alias"] = args.out.name
     extra["datasets"] = ["CelebA-HQ"]
