@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from sagan_edit.losses import (
     attribute_loss,
+    attribute_warmup_objective,
     critic_loss_fake,
     critic_loss_real,
     discriminator_objective,
@@ -165,6 +166,20 @@ def test_discriminator_objective_is_eq_12_plus_the_attribute_term() -> None:
     torch.testing.assert_close(m["D/loss_cls"], attribute_loss(out_real.cls, label))  # real labels
     loss.backward()  # the penalty's double backward reaches D's weights too
     assert all(p.grad is not None for p in d.parameters())
+
+
+def test_attribute_warmup_objective_is_the_weighted_attribute_term_alone() -> None:
+    _, d, real, label = tiny_batch()
+    loss, m = attribute_warmup_objective(d, real, label, Weights(lambda_cls=3))
+    with torch.no_grad():
+        logits = d(real).cls
+    torch.testing.assert_close(m["D/loss_cls"], attribute_loss(logits, label))
+    torch.testing.assert_close(loss, 3 * m["D/loss_cls"])
+    assert m["D/cls_accuracy"].item() == ((logits > 0).float() == label).float().mean().item()
+    loss.backward()  # every weight is reached (DDP needs it); the critic head's gradient is 0
+    assert all(p.grad is not None for p in d.parameters())
+    assert all(not p.grad.any() for p in d.src.parameters())
+    assert d.cls.weight.grad.abs().sum() > 0
 
 
 def test_generator_objective_weights_its_terms_and_warms_up_lambda_2() -> None:

@@ -29,6 +29,8 @@ The whole objectives, with their weights (``lambda_gp`` etc.), are `discriminato
 
 that is Eqs. (3) and (11) with WGAN-GP's adversarial terms (Eqs. 12, 13) in place of Eqs. (1)
 and (8), the attribute terms (Eqs. 2, 9) and the reconstruction terms (Eq. 10).
+`attribute_warmup_objective` is L_D's attribute term alone, for training D's attribute head
+before the first G step (``TrainConfig.cls_warmup_steps``; not in the paper).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "ObjectiveWeights",
     "attribute_accuracy",
     "attribute_loss",
+    "attribute_warmup_objective",
     "autocast_for",
     "critic_loss_fake",
     "critic_loss_real",
@@ -236,6 +239,29 @@ def discriminator_objective(
         "D/cls_accuracy": accuracy,
     }
     return loss, metrics
+
+
+def attribute_warmup_objective(
+    d: Callable[[Tensor], Any],
+    real: Tensor,
+    label: Tensor,
+    weights: ObjectiveWeights,
+    *,
+    precision: str = "fp32",
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Compute ``lambda_cls * BCE(D_cls(I), c_g)``, L_D's attribute term alone (the warm-up).
+
+    The critic head is in the graph at weight 0: ``DistributedDataParallel`` reduces only the
+    parameters a backward reaches, so every one must be reached.
+
+    Returns:
+        The loss and the metrics ``D/loss_cls`` (unweighted) and ``D/cls_accuracy``.
+    """
+    with autocast_for(precision, real.device):
+        out = d(real)
+    loss_cls = attribute_loss(out.cls, label)
+    loss = weights.lambda_cls * loss_cls + 0.0 * out.src.float().mean()
+    return loss, {"D/loss_cls": loss_cls, "D/cls_accuracy": attribute_accuracy(out.cls, label)}
 
 
 def generator_objective(

@@ -3,7 +3,8 @@
 Every name below is importable from ``sagan_edit.train``; the submodules are:
 
 - `sagan_edit.train.config`: `TrainConfig`, the presets, reading a run's saved settings;
-- `sagan_edit.train.trainer`: `Trainer` (the D and G steps, the loop, export), `run_training`;
+- `sagan_edit.train.trainer`: `Trainer` (the D and G steps, the loop, export);
+- `sagan_edit.train.run`: `run_training`, the entry point (data, processes, resume, fit);
 - `sagan_edit.train.batches`: the seeded index stream and batch fetching;
 - `sagan_edit.train.checkpoints`: checkpoint files and RNG states;
 - `sagan_edit.train.reporting`: the log, TensorBoard, the progress line, sample grids;
@@ -78,7 +79,8 @@ from .checkpoints import CHECKPOINT_FORMAT, find_latest_checkpoint
 from .config import CONFIG_NAME, MODEL_FIELDS, MODEL_SETTINGS, PAPER_PRESET, PRESETS, TrainConfig
 from .distributed import DistributedContext, init_distributed
 from .reporting import sample_grid
-from .trainer import Trainer, TrainResult, run_training
+from .run import run_training
+from .trainer import Trainer, TrainResult
 
 __all__ = [
     "CHECKPOINT_FORMAT",

@@ -21,8 +21,10 @@ import torch.distributed as dist
 from PIL import Image
 from torch import Tensor
 
+from ..errors import NonFiniteLossError
 from ..fileio import atomic_path, atomic_write_bytes
 from ..networks import Generator
+from .checkpoints import checkpoint_step
 from .distributed import DistributedContext
 
 __all__ = [
@@ -112,6 +114,22 @@ class MetricWindow:
             packed[:-1] /= context.world_size
         numbers = packed.tolist()
         return dict(zip(keys, numbers[:-1], strict=True)), numbers[-1] == 0
+
+    def non_finite_error(
+        self, step: int, metrics: dict[str, float], last_checkpoint: Path | None
+    ) -> NonFiniteLossError:
+        """Return the error for a window ending at G step ``step`` whose losses were not finite."""
+        last = (
+            f"{last_checkpoint} (step {checkpoint_step(last_checkpoint)})"
+            if last_checkpoint
+            else "none written yet"
+        )
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if not math.isfinite(v))
+        return NonFiniteLossError(
+            f"non-finite loss between G steps {self.first_step + 1} and {step} "
+            f"({shown or 'see log'}); training stopped, no checkpoint written after it; last "
+            f"good checkpoint: {last}; try precision fp32 or lower learning rates"
+        )
 
     def record(
         self, step: int, metrics: dict[str, float], *, elapsed: float, lr_scale: float

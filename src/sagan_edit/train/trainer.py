@@ -7,7 +7,6 @@ fresh batch, then one generator step on the last of those batches; the objective
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -17,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..errors import NonFiniteLossError, TrainingError
 from ..hardware import resolve_precision
 from ..losses import (
-    attribute_accuracy,
-    attribute_loss,
+    attribute_warmup_objective,
     autocast_for,
     discriminator_objective,
     generator_objective,
@@ -38,14 +35,11 @@ from .batches import (
     IndexStream,
     batch_iterator,
     dataset_labels,
-    open_training_data,
     random_flips,
 )
 from .checkpoints import (
     CHECKPOINT_DIR,
     checkpoint_dict,
-    checkpoint_step,
-    find_latest_checkpoint,
     read_checkpoint,
     restore_rng_states,
     rng_state,
@@ -57,7 +51,6 @@ from .distributed import (
     DistributedContext,
     all_gather_objects,
     all_true,
-    init_distributed,
     wrap_for_training,
 )
 from .reporting import (
@@ -71,7 +64,7 @@ from .reporting import (
     truncate_log,
 )
 
-__all__ = ["MODEL_DIR", "TrainResult", "Trainer", "run_training"]
+__all__ = ["MODEL_DIR", "TrainResult", "Trainer"]
 
 #: The run folder's subfolder for the exported Hub-ready model.
 MODEL_DIR = "model"
@@ -289,15 +282,14 @@ class Trainer:
         losses, hits = [], []
         for _ in range(self.config.cls_warmup_steps):
             real, label = self.next_batch()
-            with self._autocast():
-                out = self._d_train(real)
-            loss = attribute_loss(out.cls, label)
+            loss, metrics = attribute_warmup_objective(
+                self._d_train, real, label, self.config, precision=self.precision
+            )
             self.d_optimizer.zero_grad(set_to_none=True)
-            # the critic head in the graph at weight 0: DDP reduces only parameters used
-            (self.config.lambda_cls * loss + 0.0 * out.src.float().mean()).backward()
+            loss.backward()
             self.d_optimizer.step()
-            losses.append(loss.detach())
-            hits.append(attribute_accuracy(out.cls, label))
+            losses.append(metrics["D/loss_cls"].detach())
+            hits.append(metrics["D/cls_accuracy"])
         last = slice(-max(1, len(losses) // 10), None)  # the last tenth: where the head ended
         seconds = time.perf_counter() - t0
         record = {
@@ -349,17 +341,7 @@ class Trainer:
         """Log the window's means (rank 0); raise `NonFiniteLossError` if a loss was not finite."""
         metrics, finite = self.window.reduce(self.dist)
         if not finite:
-            last = (
-                f"{self.last_checkpoint} (step {checkpoint_step(self.last_checkpoint)})"
-                if self.last_checkpoint
-                else "none written yet"
-            )
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if not math.isfinite(v))
-            raise NonFiniteLossError(
-                f"non-finite loss between G steps {self.window.first_step + 1} and {self.step} "
-                f"({shown or 'see log'}); training stopped, no checkpoint written after it; last "
-                f"good checkpoint: {last}; try precision fp32 or lower learning rates"
-            )
+            raise self.window.non_finite_error(self.step, metrics, self.last_checkpoint)
         record = self.window.record(
             self.step,
             metrics,
@@ -565,69 +547,3 @@ class Trainer:
 
 
 # -------------------------------------------------------------------------------- entry point
-
-
-def run_training(
-    config: TrainConfig,
-    out_dir: str | os.PathLike[str],
-    *,
-    dataset: Dataset | None = None,
-    sample_dataset: Dataset | None = None,
-    resume: str | os.PathLike[str] | bool | None = None,
-    push_to_hub: str | None = None,
-    quiet: bool = False,
-) -> TrainResult:
-    """Train from start to finish: the entry point of ``sagan-edit train``, torchrun included.
-
-    Args:
-        config: Every setting of the run.
-        out_dir: The run folder.
-        dataset: The training images; without it ``config.data`` is opened with
-            `sagan_edit.data.load_dataset` (train split, no dataset-side flips: the trainer
-            flips), and the sample grids use its test split when it has one.
-        sample_dataset: The sample grids' images (default: as above, or ``dataset``).
-        resume: True for the newest checkpoint in ``out_dir``, or a checkpoint file or run
-            folder.
-        push_to_hub: A Hub repo id the exported model is uploaded to (by rank 0).
-        quiet: No progress line.
-
-    Returns:
-        What `Trainer.fit` returns.
-
-    Raises:
-        TrainingError: ``out_dir`` already holds a run and ``resume`` is not set, there is no
-            data, or the checkpoint to resume from is missing or does not match.
-    """
-    existing = find_latest_checkpoint(out_dir)
-    if not resume and existing is not None:
-        # checked before any rank writes anything, so every rank sees the same answer
-        raise TrainingError(
-            f"{out_dir} already holds a run ({existing.name}); resume it or choose another folder"
-        )
-    context, device = init_distributed(config.device)
-    try:
-        if dataset is None:
-            config, dataset, test_split = open_training_data(config, samples=sample_dataset is None)
-            sample_dataset = sample_dataset if sample_dataset is not None else test_split
-        trainer = Trainer(
-            config,
-            dataset,
-            out_dir,
-            sample_dataset=sample_dataset,
-            distributed=context,
-            device=device,
-            quiet=quiet,
-        )
-        if resume:
-            source = out_dir if resume is True else resume
-            found = find_latest_checkpoint(source) if Path(source).is_dir() else Path(source)
-            if found is None:
-                raise TrainingError(f"{source}: no checkpoint to resume from")
-            trainer.load_checkpoint(found)
-        result = trainer.fit()
-        if push_to_hub and context.is_main:
-            trainer.to_sagan().push_to_hub(push_to_hub)
-        return result
-    finally:
-        if context.initialized_here and dist.is_initialized():
-            dist.destroy_process_group()
