@@ -159,11 +159,12 @@ def test_prepare_generate_paste_is_edit_in_steps(model):
         model.prepare(torch.zeros(2, 3, 64, 64))
 
 
-def test_batch_invariant_generate_gives_each_crop_its_single_result(model):
-    """With batch_invariant=True (fp32, CPU) an image's output does not depend on its batch."""
-    fp32 = SaGAN(model.config)  # fp32 forced: "auto" is bf16 on CPUs with native bf16
-    fp32.load_state_dict(model.state_dict())
-    model = fp32.eval().set_inference("fp32")
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_batch_invariant_generate_gives_each_crop_its_single_result(model, dtype):
+    """With batch_invariant=True (CPU; fp32 or bf16) an output does not depend on its batch."""
+    copy = SaGAN(model.config)  # a fresh copy: the fixture's inference settings stay as they are
+    copy.load_state_dict(model.state_dict())
+    model = copy.eval().set_inference(dtype)
     torch.manual_seed(3)
     crops = list(torch.rand(5, 3, 64, 64) * 2 - 1)
     singles = [model.generate([crop], batch_invariant=True) for crop in crops]

@@ -20,23 +20,23 @@ project's CPU, an AMD EPYC with AVX2 only, against a plain fp32 eager generator 
   ``relu_``) ran at 0.74-0.88x, and compiling only the 21 pairs at 0.97-1.04x after 6-10 s of
   compilation (batch 1 and 16, two runs; ``benchmarks/bench_inference.py --fusion``).
   ``compile=True`` fuses them with everything else.
-* **Batch-independent results** (``batch_invariant=True``, fp32 eager on a CPU; what the
-  command line asks for): an image's edit is bit-for-bit the same whatever else is in its batch,
-  so the command line batches faces across files and still writes the bytes ``--batch-size 1``
-  writes. Only in float32: under bf16 autocast (the default on CPUs with native bf16) this path
-  is not taken, and an image's last bits may depend on its batch. PyTorch computes a
-  convolution of one image with other kernels than a batch (its own
-  for small single images, oneDNN for batches, whose thread split changes with the batch size),
-  which changes the last bits; `OneImageConvolutions` runs the convolutions of a batch image by
-  image (the other layers stay batched). Measured at 64x64, batch 16, it runs at 0.66-0.77x of
-  the plain batched path, still 1.2-1.5x as fast as 16 single images; at 128x128 it costs
-  nothing measurable (0.97-1.05x). `SaGAN.edit` keeps the plain batched path (its results are
-  unchanged).
+* **Batch-independent results** (``batch_invariant=True``, eager on a CPU, fp32 or bf16
+  autocast; what the command line asks for): an image's edit is bit-for-bit the same whatever
+  else is in its batch, so the command line batches faces across files and still writes the
+  bytes ``--batch-size 1`` writes. PyTorch computes a convolution of one image with other kernels
+  than a batch (its own for small single images, oneDNN for batches, whose thread split changes
+  with the batch size), which changes the last bits; `OneImageConvolutions` runs the
+  convolutions of a batch image by image (the other layers stay batched). Measured at batch 16
+  against the plain batched path: fp32 on the AVX2 CPU 0.66-0.77x at 64x64 and 0.97-1.05x at
+  128x128; bf16 on the AVX512_BF16 CPU 0.53x at 64x64 and 0.89x at 128x128, where the command
+  line on 16 face crops still ran 1.18x (64 px) and 1.01x (128 px) as fast at ``--batch-size
+  16`` as at 1 (``benchmarks/bench_cli.py``). `SaGAN.edit` keeps the plain batched path (its
+  results are unchanged).
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,25 +91,24 @@ class GeneratorRunner:
         if settings.channels_last:
             generator.to(memory_format=torch.channels_last)
         self._forward: Any = torch.compile(generator) if settings.compile else generator
-        self._fp32_eager = settings.precision == "fp32" and not settings.compile
+        self._eager = not settings.compile
 
     def __call__(
         self, images: Tensor, attribute: Tensor, *, batch_invariant: bool = False
     ) -> GeneratorOutput:
         """Compute ``G(images, attribute)`` the configured way.
 
-        ``batch_invariant``: in float32 eager on a CPU, give each image exactly what a batch of
-        one gives it (`OneImageConvolutions`); ignored elsewhere.
+        ``batch_invariant``: eager on a CPU (float32 or bf16 autocast), give each image exactly
+        what a batch of one gives it (`OneImageConvolutions`); ignored elsewhere.
         """
         device = images.device
         if self.settings.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        mode: Any = nullcontext()
-        if self.settings.precision == "bf16":
-            mode = torch.autocast(device.type, dtype=torch.bfloat16)
-        elif batch_invariant and self._fp32_eager and device.type == "cpu" and len(images) > 1:
-            mode = OneImageConvolutions()
-        with mode:
+        with ExitStack() as modes:
+            if self.settings.precision == "bf16":
+                modes.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+            if batch_invariant and self._eager and device.type == "cpu" and len(images) > 1:
+                modes.enter_context(OneImageConvolutions())
             out = self._forward(images, attribute)
         return GeneratorOutput(*(_float32(t) for t in out))
 

@@ -435,8 +435,8 @@ class SaGAN(nn.Module):
     ) -> GeneratorOutput:
         """Run the generator as `edit` does on face crops (`PreparedImage.crops`) in one batch.
 
-        With ``batch_invariant=True``, in float32 on a CPU, each crop gets bit-for-bit what a
-        batch of one gives it (slower at 64x64; `sagan_edit.inference`). Returns float32
+        With ``batch_invariant=True``, eager on a CPU, each crop gets bit-for-bit what a batch
+        of one gives it (slower at 64x64; `sagan_edit.inference`). Returns float32
         outputs on the CPU, one row per crop, ready for `PreparedImage.paste`.
         """
         return self._generate(crops, parse_value(value), batch_invariant)

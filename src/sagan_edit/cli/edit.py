@@ -8,8 +8,8 @@ went (`_timings`).
 
 One attribute added or removed (`_FaceBatches`): each image is read and its faces found and
 aligned (`SaGAN.prepare`), the generator runs on batches of ``--batch-size`` faces gathered
-across files (`SaGAN.generate`), and each face is pasted back. In float32 on a CPU the outputs
-are byte for byte those of ``--batch-size 1`` (`sagan_edit.inference`).
+across files (`SaGAN.generate`), and each face is pasted back. On a CPU (float32 or bf16) the
+outputs are byte for byte those of ``--batch-size 1`` (`sagan_edit.inference`).
 
 Several attributes, or ``toggle`` (`_EachImage`): each image goes through
 `sagan_edit.editor.Editor.edit`, which finds and aligns its faces once and applies the models in
