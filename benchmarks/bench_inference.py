@@ -19,6 +19,10 @@ ratios, not the seconds, on a shared machine):
 
 The CPU's features are printed first. On CUDA the clock is read after synchronising.
 
+``--cast`` times instead, on a CPU, bf16 autocast (the default where bf16 is native) against the
+weights cast to bf16, eager and frozen (``torch.jit.trace`` + ``torch.jit.freeze``), and plain
+fp32, ratios against the default.
+
 ``--fusion`` times instead InstanceNorm + ReLU fused (the fp32 CPU question of
 `sagan_edit.inference`): the embedded 64x64 generator eager, with each pair fused by hand, and
 with each pair compiled alone, at batch 16 and 1 (round robin, best of ``--repeats``), and the
@@ -193,6 +197,60 @@ def fusion_rows(batch: int, repeats: int) -> list[tuple]:
     return [(name, t, rows[0][1] / t) for name, t in rows]
 
 
+class CastBf16(nn.Module):
+    """A generator with bf16 weights, channels-last: G's two networks run in bf16 on a bf16 copy
+    of the input, the blend with the float32 input stays float32 (as the default path's)."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        generator = copy.deepcopy(generator).to(torch.bfloat16, memory_format=torch.channels_last)
+        self.amn, self.san = generator.amn, generator.san
+
+    def forward(self, images: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
+        """``amn * mask + images * (1 - mask)``, the networks in bf16, the blend in float32."""
+        low = images.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        amn, mask = self.amn(low, attribute.to(torch.bfloat16)).float(), self.san(low).float()
+        return amn * mask + images * (1 - mask)
+
+    def frozen(self, images: torch.Tensor, attribute: torch.Tensor) -> Callable[[], object]:
+        """A call of this generator with its networks traced and frozen for these inputs."""
+        low = images.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            amn = torch.jit.freeze(torch.jit.trace(self.amn, (low, attribute.bfloat16())))
+            san = torch.jit.freeze(torch.jit.trace(self.san, (low,)))
+
+        def call() -> torch.Tensor:
+            low = images.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            edit, mask = amn(low, attribute.to(torch.bfloat16)).float(), san(low).float()
+            return edit * mask + images * (1 - mask)
+
+        return call
+
+
+@torch.inference_mode()
+def cast_rows(size: int, batch: int, repeats: int) -> list[tuple]:
+    """Time bf16 autocast (the default on a native-bf16 CPU) against bf16 weights, eager and
+    frozen, and plain fp32; ratios against the default."""
+    base = 16 if size <= 64 else 32
+    images = torch.rand(batch, 3, size, size) * 2 - 1
+    attribute = torch.ones(batch)
+    plain, generator = PlainGenerator(base).eval(), Generator(base).eval()
+    default = GeneratorRunner(
+        copy.deepcopy(generator), choose_settings(torch.device("cpu"), "bf16")
+    )
+    cast = CastBf16(generator)
+    with torch.inference_mode(False):
+        frozen = cast.frozen(images, attribute)
+    calls = {
+        f"{size}px b{batch} bf16 autocast (default)": lambda: default(images, attribute),
+        f"{size}px b{batch} plain fp32": lambda: plain(images, attribute),
+        f"{size}px b{batch} bf16 weights": lambda: cast(images, attribute),
+        f"{size}px b{batch} bf16 weights, frozen": frozen,
+    }
+    rows = list(round_robin(calls, torch.device("cpu"), repeats).items())
+    return [(name, t, rows[0][1] / t) for name, t in rows]
+
+
 def main() -> None:
     """Parse the options, time everything, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -202,12 +260,18 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-photos", action="store_true", help="skip the end-to-end photos")
     parser.add_argument("--fusion", action="store_true", help="time InstanceNorm+ReLU fusion")
+    parser.add_argument("--cast", action="store_true", help="time bf16 weights, eager and frozen")
     args = parser.parse_args()
     device = select_device(args.device)
     print(f"cpu: {describe_cpu()}\ndevice: {device}", flush=True)
-    if args.fusion:
-        for batch in args.batches:
-            show(fusion_rows(batch, args.repeats), batch)
+    if args.fusion or args.cast:
+        print(f"\n{'what':<52}{'s/call':>10}{'images/s':>10}{'vs first row':>15}", flush=True)
+        for size in args.sizes if args.cast else [64]:
+            for batch in args.batches:
+                if args.cast:
+                    show(cast_rows(size, batch, args.repeats), batch)
+                else:
+                    show(fusion_rows(batch, args.repeats), batch)
         return
     print(f"\n{'what':<52}{'s/call':>10}{'images/s':>10}{'vs plain fp32':>15}", flush=True)
     for size in args.sizes:

@@ -14,7 +14,8 @@ project's CPU, an AMD EPYC with AVX2 only, against a plain fp32 eager generator 
 * **torch.compile** (``compile=True``): 1.44x at 64x64 and 1.53x at 128x128 (batch 16, fp32 on the
   AVX2 CPU), after a one-off compilation of 36-48 s. It pays only for long jobs (thousands of faces
   at 64 px, about a thousand at 128 px), so it is off unless asked. ``torch.jit.freeze`` was
-  measured at 0.98-1.10x and is not used.
+  measured at 0.98-1.10x (fp32, AVX2) and, on bf16 weights, 0.98-1.37x of bf16 autocast
+  (AVX512_BF16; most at 64 px, batch 1, where the generator takes 8-10 ms); it is not used.
 * **InstanceNorm + ReLU fusion**: not done in eager mode. The norms are 7-10 % of the fp32 time
   (64x64; ReLU under 1 %); fusing each pair by hand (``var_mean``, then one ``addcmul`` and
   ``relu_``) ran at 0.74-0.88x, and compiling only the 21 pairs at 0.97-1.04x after 6-10 s of
