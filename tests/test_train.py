@@ -21,7 +21,12 @@ from typer.testing import CliRunner
 
 from sagan_edit import SaGAN, SaGANConfig, hardware
 from sagan_edit.cli import app
-from sagan_edit.losses import discriminator_objective, generator_objective, gradient_penalty
+from sagan_edit.losses import (
+    attribute_accuracy,
+    discriminator_objective,
+    generator_objective,
+    gradient_penalty,
+)
 from sagan_edit.train import (
     PAPER_PRESET,
     IndexStream,
@@ -416,8 +421,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path: Path, num_wor
 
 def d_attribute_accuracy(trainer: Trainer, data: SyntheticMarkDataset) -> float:
     with torch.no_grad():
-        cls = trainer.discriminator(data.images).cls.reshape(-1)
-    return ((cls > 0).float() == data.labels.float()).float().mean().item()
+        return attribute_accuracy(trainer.discriminator(data.images).cls, data.labels).item()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -92,7 +92,6 @@ class GeneratorRunner:
         if settings.channels_last:
             generator.to(memory_format=torch.channels_last)
         self._forward: Any = torch.compile(generator) if settings.compile else generator
-        self._eager = not settings.compile
 
     def __call__(
         self, images: Tensor, attribute: Tensor, *, batch_invariant: bool = False
@@ -108,7 +107,8 @@ class GeneratorRunner:
         with ExitStack() as modes:
             if self.settings.precision == "bf16":
                 modes.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
-            if batch_invariant and self._eager and device.type == "cpu" and len(images) > 1:
+            eager = not self.settings.compile
+            if batch_invariant and eager and device.type == "cpu" and len(images) > 1:
                 modes.enter_context(OneImageConvolutions())
             out = self._forward(images, attribute)
         return GeneratorOutput(*(_float32(t) for t in out))

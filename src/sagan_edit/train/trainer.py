@@ -544,6 +544,3 @@ class Trainer:
             seconds=time.perf_counter() - self._fit_start,
             history=list(self.history),
         )
-
-
-# -------------------------------------------------------------------------------- entry point
