@@ -208,9 +208,7 @@ class CastBf16(nn.Module):
 
     def forward(self, images: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
         """``amn * mask + images * (1 - mask)``, the networks in bf16, the blend in float32."""
-        low = images.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        amn, mask = self.amn(low, attribute.to(torch.bfloat16)).float(), self.san(low).float()
-        return amn * mask + images * (1 - mask)
+        return blend_bf16(self.amn, self.san, images, attribute)
 
     def frozen(self, images: torch.Tensor, attribute: torch.Tensor) -> Callable[[], object]:
         """A call of this generator with its networks traced and frozen for these inputs."""
@@ -218,13 +216,19 @@ class CastBf16(nn.Module):
         with torch.no_grad():
             amn = torch.jit.freeze(torch.jit.trace(self.amn, (low, attribute.bfloat16())))
             san = torch.jit.freeze(torch.jit.trace(self.san, (low,)))
+        return lambda: blend_bf16(amn, san, images, attribute)
 
-        def call() -> torch.Tensor:
-            low = images.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-            edit, mask = amn(low, attribute.to(torch.bfloat16)).float(), san(low).float()
-            return edit * mask + images * (1 - mask)
 
-        return call
+def blend_bf16(
+    amn: Callable[..., torch.Tensor],
+    san: Callable[..., torch.Tensor],
+    images: torch.Tensor,
+    attribute: torch.Tensor,
+) -> torch.Tensor:
+    """Run AMN and SAN in bf16 on a bf16 channels-last copy of ``images``; blend in float32."""
+    low = images.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    edit, mask = amn(low, attribute.to(torch.bfloat16)).float(), san(low).float()
+    return edit * mask + images * (1 - mask)
 
 
 @torch.inference_mode()
@@ -266,12 +270,12 @@ def main() -> None:
     print(f"cpu: {describe_cpu()}\ndevice: {device}", flush=True)
     if args.fusion or args.cast:
         print(f"\n{'what':<52}{'s/call':>10}{'images/s':>10}{'vs first row':>15}", flush=True)
-        for size in args.sizes if args.cast else [64]:
-            for batch in args.batches:
-                if args.cast:
+        for batch in args.batches:
+            if args.fusion:
+                show(fusion_rows(batch, args.repeats), batch)
+            if args.cast:
+                for size in args.sizes:
                     show(cast_rows(size, batch, args.repeats), batch)
-                else:
-                    show(fusion_rows(batch, args.repeats), batch)
         return
     print(f"\n{'what':<52}{'s/call':>10}{'images/s':>10}{'vs plain fp32':>15}", flush=True)
     for size in args.sizes:
