@@ -36,6 +36,7 @@ from sagan_edit.train import (
     TrainingError,
     find_latest_checkpoint,
     init_distributed,
+    leave_process_group,
     run_training,
 )
 
@@ -661,6 +662,7 @@ def _ddp_worker(rank: int, world_size: int, out: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
     context, device = init_distributed("cpu")
+    finished = False
     try:
         assert context.world_size == world_size and context.rank == rank
         data = SyntheticMarkDataset(16, 16)
@@ -719,8 +721,9 @@ def _ddp_worker(rank: int, world_size: int, out: str) -> None:
         report["max_rank_difference"] = max((g - flat).abs().max().item() for g in gathered)
         report["batches"] = trainer.batches
         (Path(out) / f"rank{rank}.json").write_text(json.dumps(report))
+        finished = True
     finally:
-        dist.destroy_process_group()
+        leave_process_group(context, wait_for_all=finished)  # as run_training ends a run
 
 
 def test_ddp_two_processes_on_cpu_stay_in_sync(tmp_path: Path, monkeypatch) -> None:

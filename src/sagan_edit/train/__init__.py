@@ -77,7 +77,7 @@ from ..hardware import PRECISIONS
 from .batches import IndexStream
 from .checkpoints import CHECKPOINT_FORMAT, find_latest_checkpoint
 from .config import CONFIG_NAME, MODEL_FIELDS, MODEL_SETTINGS, PAPER_PRESET, PRESETS, TrainConfig
-from .distributed import DistributedContext, init_distributed
+from .distributed import DistributedContext, init_distributed, leave_process_group
 from .reporting import sample_grid
 from .run import run_training
 from .trainer import Trainer, TrainResult
@@ -99,6 +99,7 @@ __all__ = [
     "TrainingError",
     "find_latest_checkpoint",
     "init_distributed",
+    "leave_process_group",
     "run_training",
     "sample_grid",
 ]

@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch.distributed as dist
 from torch.utils.data import Dataset
 
 from ..errors import TrainingError
 from .batches import open_training_data
 from .checkpoints import find_latest_checkpoint
 from .config import TrainConfig
-from .distributed import init_distributed
+from .distributed import init_distributed, leave_process_group
 from .trainer import Trainer, TrainResult
 
 __all__ = ["run_training"]
@@ -60,6 +59,7 @@ def run_training(
             f"{out_dir} already holds a run ({existing.name}); resume it or choose another folder"
         )
     context, device = init_distributed(config.device)
+    finished = False
     try:
         if dataset is None:
             config, dataset, test_split = open_training_data(config, samples=sample_dataset is None)
@@ -82,7 +82,7 @@ def run_training(
         result = trainer.fit()
         if push_to_hub and context.is_main:
             trainer.to_sagan().push_to_hub(push_to_hub)
+        finished = True
         return result
     finally:
-        if context.initialized_here and dist.is_initialized():
-            dist.destroy_process_group()
+        leave_process_group(context, wait_for_all=finished)
