@@ -66,6 +66,8 @@ def departures(run: TrainConfig) -> str:
             f", and {run.cls_warmup_steps} D steps on the attribute loss alone before the first "
             "G step (the training guide's recipe)"
         )
+    if run.ema_decay:
+        clause += f"; the model is the moving average of G's weights (decay {run.ema_decay:g})"
     return clause
 
 

@@ -34,6 +34,7 @@ from sagan_edit.train import (
     TrainConfig,
     Trainer,
     TrainingError,
+    WeightAverage,
     find_latest_checkpoint,
     init_distributed,
     leave_process_group,
@@ -247,7 +248,7 @@ def test_a_flat_config_of_older_versions_loads(tmp_path: Path) -> None:
         "attribute_input": "after_norm",
         "disc_leaky_slope": 0.01,
     }
-    newer = {"cls_warmup_steps": 0}  # settings added since, at their defaults
+    newer = {"cls_warmup_steps": 0, "ema_decay": 0.0}  # settings added since, at their defaults
     assert loaded.settings() == json.loads(FLAT_CONFIG) | {"datasets": ("CelebA",)} | layers | newer
     # saved again, it is nested, and reads back the same
     loaded.save(tmp_path)
@@ -288,6 +289,8 @@ def test_a_checkpoint_with_a_flat_config_resumes(tmp_path: Path) -> None:
         ({"image_size": 20}, "multiple of 8"),
         ({"image_size": 24, "disc_layers": 4}, "disc_layers"),
         ({"lr_decay_fraction": 2.0}, "lr_decay_fraction"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"ema_decay": -0.1}, "ema_decay"),
     ],
 )
 def test_config_rejects_bad_settings(changes: dict[str, Any], message: str) -> None:
@@ -453,6 +456,15 @@ def test_a_resumed_run_does_not_warm_up_again(tmp_path: Path) -> None:
     assert_identical(state_tensors(straight), state_tensors(resumed))
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed/log.jsonl").open()]
     assert steps == [0, 1, 2, 3, 4]
+
+
+def test_resume_restores_the_weight_average(tmp_path: Path) -> None:
+    straight = run_steps(tmp_path / "straight", 4, ema_decay=0.9)
+    run_steps(tmp_path / "resumed", 2, ema_decay=0.9)
+    resumed = run_steps(tmp_path / "resumed", 4, resume=True, ema_decay=0.9)
+    averages = [t.generator_average for t in (straight, resumed)]
+    assert [a.updates for a in averages if a is not None] == [4, 4]
+    assert_identical(*(a.state_dict() for a in averages if a is not None))
 
 
 def test_checkpoint_holds_everything_and_resume_drops_later_log_records(tmp_path: Path) -> None:
@@ -850,3 +862,41 @@ def test_a_corrupt_newest_checkpoint_names_the_older_intact_one(tmp_path: Path) 
     message = str(error.value)
     assert "\n" not in message and "not a readable checkpoint" in message
     assert "step_0000001.pt" in message and "older checkpoint exists" in message
+
+
+# ------------------------------------------------------------------------- weight average
+
+
+def test_weight_average_starts_as_a_copy_then_moves_by_one_minus_decay() -> None:
+    layer = torch.nn.Linear(3, 2)
+    average = WeightAverage(layer, decay=0.75)
+    history = []
+    for value in (1.0, 2.0, 4.0):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        average.update(layer)
+        history.append(average.module.weight[0, 0].item())
+    # the first update copies; then avg <- 0.75 avg + 0.25 w
+    assert history == [1.0, 0.75 * 1 + 0.25 * 2, 0.75 * 1.25 + 0.25 * 4]
+    assert average.updates == 3
+    assert not any(p.requires_grad for p in average.module.parameters())
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(layer, decay=1.0)
+
+
+def test_a_run_with_a_weight_average_exports_the_average(tmp_path: Path) -> None:
+    data = SyntheticMarkDataset(8, 16)
+    trainer = Trainer(tiny_config(steps=3, ema_decay=0.9), data, tmp_path, quiet=True)
+    result = trainer.fit()
+    assert trainer.generator_average is not None and trainer.generator_average.updates == 3
+    model = SaGAN.from_pretrained(result.model_dir, device="cpu")
+    exported = model.generator.state_dict()
+    assert_identical(exported, trainer.generator_average.module.state_dict())
+    trained = trainer.generator.state_dict()
+    assert any(not torch.equal(exported[k], trained[k]) for k in exported)
+    assert "decay 0.9" in model.config.extra["training"]["generator weights"]
+    # without it, the export is G itself and the card has no such row
+    plain = Trainer(tiny_config(steps=3), data, tmp_path / "plain", quiet=True)
+    plain_model = SaGAN.from_pretrained(plain.fit().model_dir, device="cpu")
+    assert_identical(plain_model.generator.state_dict(), plain.generator.state_dict())
+    assert "generator weights" not in plain_model.config.extra["training"]

@@ -276,6 +276,11 @@ def training_summary(
             if cfg.cls_warmup_steps
             else {}
         ),
+        **(
+            {"generator weights": f"moving average of G's weights, decay {cfg.ema_decay:g}"}
+            if cfg.ema_decay
+            else {}
+        ),
         "generator variant": cfg.variant,
         **({"lambda_sparsity": cfg.lambda_sparsity} if cfg.variant == "residual" else {}),
         "batches": f"balanced, {cfg.positive_fraction:.0%} with the attribute"

@@ -5,6 +5,7 @@ Every name below is importable from ``sagan_edit.train``; the submodules are:
 - `sagan_edit.train.config`: `TrainConfig`, the presets, reading a run's saved settings;
 - `sagan_edit.train.trainer`: `Trainer` (the D and G steps, the loop, export);
 - `sagan_edit.train.run`: `run_training`, the entry point (data, processes, resume, fit);
+- `sagan_edit.train.averaging`: the moving average of G's weights (``ema_decay``);
 - `sagan_edit.train.batches`: the seeded index stream and batch fetching;
 - `sagan_edit.train.checkpoints`: checkpoint files and RNG states;
 - `sagan_edit.train.reporting`: the log, TensorBoard, the progress line, sample grids;
@@ -74,6 +75,7 @@ from __future__ import annotations
 
 from ..errors import NonFiniteLossError, TrainingError
 from ..hardware import PRECISIONS
+from .averaging import WeightAverage
 from .batches import IndexStream
 from .checkpoints import CHECKPOINT_FORMAT, find_latest_checkpoint
 from .config import CONFIG_NAME, MODEL_FIELDS, MODEL_SETTINGS, PAPER_PRESET, PRESETS, TrainConfig
@@ -97,6 +99,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "TrainingError",
+    "WeightAverage",
     "find_latest_checkpoint",
     "init_distributed",
     "leave_process_group",

@@ -184,8 +184,8 @@ def checkpoint_dict(
         batches: Batches drawn from the index stream.
         world_size: Processes of the run.
         config: The run's settings.
-        networks: State dicts of ``generator``, ``discriminator``, ``g_optimizer`` and
-            ``d_optimizer``.
+        networks: State dicts of ``generator``, ``discriminator``, ``g_optimizer``,
+            ``d_optimizer`` and, when the run keeps one, ``generator_average``.
         rng: Every rank's `rng_state`, in rank order.
         metrics: The last log window's means.
 
@@ -199,10 +199,7 @@ def checkpoint_dict(
         "batches": batches,
         "world_size": world_size,
         "train_config": config.to_dict(),
-        "generator": networks["generator"],
-        "discriminator": networks["discriminator"],
-        "g_optimizer": networks["g_optimizer"],
-        "d_optimizer": networks["d_optimizer"],
+        **networks,
         "rng": rng,
         "metrics": dict(metrics),
     }

@@ -94,6 +94,10 @@ class TrainConfig:
     lambda_sparsity: float = 1.0
     """``residual`` variant only: weight of the L1 penalty ``mean(|r|)`` on the edit's residual
     (ResGAN's sparsity term; our choice of weight)."""
+    ema_decay: float = 0.0
+    """Keep an exponential moving average of G's weights with this decay, in [0, 1): after each
+    G step ``avg <- decay * avg + (1 - decay) * G``. Samples and the exported model use the
+    average (0: no average, the trained G itself; not in the paper, see the training guide)."""
     # schedule: our choice (package docstring)
     steps: int = 20_000
     """Generator steps (our choice; the paper gives none)."""
@@ -169,6 +173,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"Adam betas must be in [0, 1), got ({self.beta1}, {self.beta2})")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.lr_decay_fraction <= 1:
             raise ValueError(f"lr_decay_fraction must be in [0, 1], got {self.lr_decay_fraction}")
         if self.positive_fraction is not None and not 0 < self.positive_fraction < 1:

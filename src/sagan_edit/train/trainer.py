@@ -30,6 +30,7 @@ from ..losses import (
 from ..model import SaGAN, select_device
 from ..model_card import training_summary
 from ..networks import Discriminator, Generator
+from .averaging import WeightAverage
 from .batches import (
     BatchFetcher,
     IndexStream,
@@ -174,6 +175,10 @@ class Trainer:
         betas = (config.beta1, config.beta2)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), config.g_lr, betas)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), config.d_lr, betas)
+        self.generator_average = (
+            WeightAverage(self.generator, config.ema_decay) if config.ema_decay else None
+        )
+        """The moving average of G's weights (``config.ema_decay``; None when off)."""
         # Different ranks draw different interpolation points; weights are broadcast by DDP.
         torch.manual_seed(config.seed + 1_000_003 * self.dist.rank)
 
@@ -268,6 +273,8 @@ class Trainer:
             self.g_optimizer.step()
         finally:
             self.discriminator.requires_grad_(True)
+        if self.generator_average is not None:
+            self.generator_average.update(self.generator)
         return {k: v.detach() for k, v in metrics.items()}
 
     def warm_up_attribute_head(self) -> dict[str, float]:
@@ -375,12 +382,13 @@ class Trainer:
         """
         if not self.dist.is_main or self.config.num_samples == 0:
             return None
-        was_training = self.generator.training
-        self.generator.eval()
+        generator = self.generator_to_export
+        was_training = generator.training
+        generator.eval()
         try:
-            grid = sample_grid(self.generator, self.sample_images())
+            grid = sample_grid(generator, self.sample_images())
         finally:
-            self.generator.train(was_training)
+            generator.train(was_training)
         path = self.out_dir / SAMPLE_DIR / f"step_{self.step:07d}.png"
         save_png(grid, path)
         self.reporter.add_image(grid, self.step)
@@ -390,17 +398,20 @@ class Trainer:
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Return everything a resumed run needs (collective under DDP: call on every rank)."""
+        networks = {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+        }
+        if self.generator_average is not None:
+            networks["generator_average"] = self.generator_average.state_dict()
         return checkpoint_dict(
             step=self.step,
             batches=self.batches,
             world_size=self.dist.world_size,
             config=self.config,
-            networks={
-                "generator": self.generator.state_dict(),
-                "discriminator": self.discriminator.state_dict(),
-                "g_optimizer": self.g_optimizer.state_dict(),
-                "d_optimizer": self.d_optimizer.state_dict(),
-            },
+            networks=networks,
             rng=all_gather_objects(self.dist, rng_state(self.device)),
             metrics=self.last_metrics,
         )
@@ -450,6 +461,8 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
+        if self.generator_average is not None and "generator_average" in state:
+            self.generator_average.load_state_dict(state["generator_average"])
         self.step = int(state["step"])
         self.batches = int(state["batches"])
         self.last_metrics = dict(state.get("metrics", {}))
@@ -480,10 +493,17 @@ class Trainer:
             metrics=self.last_metrics,
         )
 
+    @property
+    def generator_to_export(self) -> nn.Module:
+        """The generator that samples and exports show: the average of G when kept, else G."""
+        average = self.generator_average
+        return average.module if average is not None else self.generator
+
     def to_sagan(self) -> SaGAN:
-        """Return a `SaGAN` (on the CPU) holding a copy of the trained generator."""
+        """Return a `SaGAN` (on the CPU) holding a copy of `generator_to_export`."""
         model = SaGAN(self.config.model_config(self.model_extra()))
-        state = {k: v.detach().float().cpu() for k, v in self.generator.state_dict().items()}
+        weights = self.generator_to_export.state_dict()
+        state = {k: v.detach().float().cpu() for k, v in weights.items()}
         model.generator.load_state_dict(state)
         return model.eval()
 
