@@ -197,6 +197,15 @@ def train_command(
             help="Learning rates decay linearly to 0 over this last share (0 to 1) of the steps.",
         ),
     ] = 0.5,
+    ema_decay: Annotated[
+        float,
+        typer.Option(
+            "--ema-decay",
+            metavar="X",
+            help="Export the moving average of G's weights with this decay (0: G itself; not "
+            "in the paper; see the training guide).",
+        ),
+    ] = 0.0,
     positive_fraction: Annotated[
         float | None,
         typer.Option(
