@@ -740,17 +740,17 @@ def test_train_help_is_readable_at_100_columns():
 
 def test_cli_lists_match_the_library():
     """``--help`` spells some library values out (it must not import torch): they must agree."""
-    from sagan_edit.cli import _common, eval, train
+    from sagan_edit.cli import _common
     from sagan_edit.data import FORMATS, SPLITS
     from sagan_edit.networks import GENERATOR_VARIANTS
     from sagan_edit.train import PRECISIONS, PRESETS
 
     assert _common.ALIASES == tuple(sagan_edit.PRETRAINED)
     assert _common.DATA_FORMATS == tuple(FORMATS)
-    assert eval.SPLITS == tuple(SPLITS)
-    assert train.VARIANTS == tuple(GENERATOR_VARIANTS)
-    assert train.PRECISIONS == tuple(PRECISIONS)
-    assert train.PRESETS == tuple(PRESETS)
+    assert _common.SPLITS == tuple(SPLITS)
+    assert _common.VARIANTS == tuple(GENERATOR_VARIANTS)
+    assert _common.PRECISIONS == tuple(PRECISIONS)
+    assert _common.PRESETS == tuple(PRESETS)
 
 
 def test_train_options_map_onto_train_config_fields():

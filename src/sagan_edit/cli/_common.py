@@ -32,6 +32,14 @@ STDIO = "-"
 ALIASES: tuple[str, ...] = ("eyeglasses", "mouth_slightly_open", "smiling", "no_beard")
 #: The data layouts, as `sagan_edit.data.FORMATS` names them (shown by ``--help``).
 DATA_FORMATS: tuple[str, ...] = ("celeba", "celebahq", "folder", "packed")
+#: The evaluation splits, as `sagan_edit.data.SPLITS` names them (``eval --split``).
+SPLITS: tuple[str, ...] = ("train", "test", "all")
+#: The generator variants, as `sagan_edit.networks.GENERATOR_VARIANTS` names them.
+VARIANTS: tuple[str, ...] = ("attention", "none", "residual")
+#: The training precisions, as `sagan_edit.train.PRECISIONS` names them.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+#: The training presets, as `sagan_edit.train.PRESETS` names them.
+PRESETS: tuple[str, ...] = ("paper", "cpu")
 
 
 def choices_metavar(choices: Sequence[str]) -> str:

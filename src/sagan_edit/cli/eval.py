@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._common import (
+    SPLITS,
     DataFormatOption,
     DeviceOption,
     check_data,
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..evaluate import EvaluationReport
-
-#: Split names, as `sagan_edit.data.SPLITS` names them.
-SPLITS: tuple[str, ...] = ("train", "test", "all")
 
 
 def eval_command(

@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._common import (
+    PRECISIONS,
+    PRESETS,
+    VARIANTS,
     DataFormatOption,
     DeviceOption,
     check_data,
@@ -39,13 +42,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..train import TrainConfig
-
-#: Generator variants, as `sagan_edit.networks.GENERATOR_VARIANTS` names them.
-VARIANTS: tuple[str, ...] = ("attention", "none", "residual")
-#: Precisions ``--help`` lists (`TrainConfig` checks values against `train.PRECISIONS`).
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
-#: Presets ``--help`` lists (`TrainConfig.from_preset` checks names against `train.PRESETS`).
-PRESETS: tuple[str, ...] = ("paper", "cpu")
 
 #: Options that are not `TrainConfig` settings: where the run goes and how it reports.
 RUN_OPTIONS = frozenset({"out", "resume", "push_to_hub", "quiet", "preset"})
