@@ -115,6 +115,7 @@ def test_cpu_preset_is_small_and_settings_given_beside_it_win() -> None:
     assert cpu.positive_fraction == 0.5 and cpu.steps == 10
     assert cpu.lambda_rec_id == 10  # the paper's 100 collapsed the mask on a CPU run
     assert cpu.lambda_cls == 1 and cpu.cls_warmup_steps == 500  # its models' recipe
+    assert cpu.ema_decay == 0.995
     with pytest.raises(ValueError, match="unknown preset 'gpu'; choose one of paper, cpu"):
         TrainConfig.from_preset("gpu")
 

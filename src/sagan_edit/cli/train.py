@@ -88,8 +88,8 @@ def train_command(
             "--preset",
             metavar=choices_metavar(PRESETS),
             help="Starting settings: the paper's (for a GPU) or small, fast CPU runs (64x64, "
-            "base 16, lambda_2 10, balanced batches, attribute warm-up). Options given beside it "
-            "override it.",
+            "base 16, lambda_2 10, balanced batches, attribute warm-up, weight average). "
+            "Options given beside it override it.",
         ),
     ] = "paper",
     data: Annotated[
