@@ -468,6 +468,13 @@ def test_resume_restores_the_weight_average(tmp_path: Path) -> None:
     assert_identical(*(a.state_dict() for a in averages if a is not None))
 
 
+def test_an_average_turned_on_at_resume_starts_from_the_loaded_generator(tmp_path: Path) -> None:
+    run_steps(tmp_path, 2)  # no average kept
+    resumed = run_steps(tmp_path, 2, resume=True, ema_decay=0.9)  # nothing left to train
+    assert resumed.generator_average is not None
+    assert_identical(resumed.generator_average.module.state_dict(), resumed.generator.state_dict())
+
+
 def test_checkpoint_holds_everything_and_resume_drops_later_log_records(tmp_path: Path) -> None:
     run_steps(tmp_path, 3, checkpoint_every=2, keep_checkpoints=1)
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000003.pt"]

@@ -461,8 +461,11 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
-        if self.generator_average is not None and "generator_average" in state:
-            self.generator_average.load_state_dict(state["generator_average"])
+        if self.generator_average is not None:
+            if "generator_average" in state:
+                self.generator_average.load_state_dict(state["generator_average"])
+            else:  # a run that kept none: start the average from the loaded G, not the initial one
+                self.generator_average = WeightAverage(self.generator, self.config.ema_decay)
         self.step = int(state["step"])
         self.batches = int(state["batches"])
         self.last_metrics = dict(state.get("metrics", {}))
