@@ -775,6 +775,18 @@ def test_train_options_map_onto_train_config_fields():
             assert param.default == defaults[field], (param.name, field)
 
 
+@pytest.mark.parametrize("order", [1, -1])
+def test_train_disc_base_channels_wins_over_base_channels_in_either_order(order):
+    from sagan_edit.cli.train import settings_from_options
+
+    given = dict([("base_channels", 16), ("disc_base_channels", 32)][::order])
+    assert settings_from_options(given) == {"base_channels": 16, "disc_base_channels": 32}
+    assert settings_from_options({"base_channels": 24}) == {
+        "base_channels": 24,
+        "disc_base_channels": 24,
+    }
+
+
 @pytest.mark.parametrize(
     ("option", "value", "named"),
     [

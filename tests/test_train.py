@@ -819,13 +819,14 @@ def test_cli_preset_gives_the_settings_not_typed(tmp_path: Path) -> None:
     data = write_folder_dataset(tmp_path / "faces")
     out = tmp_path / "run"
     args = ["train", "--data", str(data), "--attr", "eyeglasses", "--out", str(out), *TINY_CLI]
-    typed = ["--steps", "1", "--ema-decay", "0.9"]
+    typed = ["--steps", "1", "--ema-decay", "0.9", "--disc-base-channels", "8"]
     result = CliRunner().invoke(app, [*args, "--preset", "cpu", *typed])
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "train_config.json").read_text())
     assert saved["lambda_rec_id"] == 10 and saved["positive_fraction"] == 0.5  # from the preset
     assert saved["model"]["image_size"] == 16 and saved["steps"] == 1  # typed beside it
     assert saved["ema_decay"] == 0.9
+    assert saved["model"]["base_channels"] == 4 and saved["model"]["disc_base_channels"] == 8
     assert saved["precision"] == "auto"  # TrainConfig's default, not restated by the CLI
     other = ["train", "--data", str(data), "--attr", "eyeglasses", "--out", str(tmp_path / "b")]
     bad = CliRunner().invoke(app, [*other, "--preset", "gpu"])

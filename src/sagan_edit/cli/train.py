@@ -63,8 +63,13 @@ def config_fields(option: str) -> tuple[str, ...]:
 
 
 def settings_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """`TrainConfig` settings, by flat name, from parsed options (a part of ``ctx.params``)."""
-    return {field: value for option, value in options.items() for field in config_fields(option)}
+    """`TrainConfig` settings, by flat name, from parsed options (a part of ``ctx.params``).
+
+    An option that sets one setting wins over one that sets several, whatever their order on the
+    command line: ``--disc-base-channels`` over ``--base-channels``.
+    """
+    ordered = sorted(options.items(), key=lambda item: -len(config_fields(item[0])))
+    return {field: value for option, value in ordered for field in config_fields(option)}
 
 
 def given_options(ctx: typer.Context) -> set[str]:
@@ -124,6 +129,15 @@ def train_command(
         int,
         typer.Option("--base-channels", metavar="N", help="First-layer channels of G and D."),
     ] = 32,
+    disc_base_channels: Annotated[
+        int | None,
+        typer.Option(
+            "--disc-base-channels",
+            metavar="N",
+            show_default=False,
+            help="First-layer channels of D alone. Default: --base-channels.",
+        ),
+    ] = None,
     residual_blocks: Annotated[
         int,
         typer.Option("--residual-blocks", metavar="N", help="Residual blocks in AMN and SAN."),
