@@ -827,6 +827,8 @@ def test_cli_preset_gives_the_settings_not_typed(tmp_path: Path) -> None:
     assert saved["model"]["image_size"] == 16 and saved["steps"] == 1  # typed beside it
     assert saved["ema_decay"] == 0.9
     assert saved["model"]["base_channels"] == 4 and saved["model"]["disc_base_channels"] == 8
+    card = SaGAN.from_pretrained(out / "model", device="cpu").config.extra["training"]
+    assert card["discriminator"].endswith("8 base channels")  # D is not shipped: the card says it
     assert saved["precision"] == "auto"  # TrainConfig's default, not restated by the CLI
     other = ["train", "--data", str(data), "--attr", "eyeglasses", "--out", str(tmp_path / "b")]
     bad = CliRunner().invoke(app, [*other, "--preset", "gpu"])

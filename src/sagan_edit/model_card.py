@@ -256,6 +256,9 @@ def training_summary(
         if cfg.lr_decay_fraction > 0
         else "constant",
         "D updates per G update": cfg.n_critic,
+        "discriminator": (
+            f"{cfg.disc_layers} stride-2 layers, {cfg.disc_base_channels} base channels"
+        ),
         "lambda_gp / lambda_cls / lambda_1 (dual) / lambda_2 (identity)": (
             f"{cfg.lambda_gp:g} / {cfg.lambda_cls:g} / {cfg.lambda_rec_dual:g} / "
             f"{cfg.lambda_rec_id:g}"
