@@ -107,12 +107,16 @@ class StubDetector:
 
 
 class ShiftAMN(torch.nn.Module):
-    """A stand-in AMN whose image is its input plus ``shift`` (0: the model changes nothing)."""
+    """A stand-in AMN whose image is its input plus ``shift`` (0: the model changes nothing).
 
-    def __init__(self, shift: float = 0.0) -> None:
+    ``shift`` is one number for all channels, or one per channel (R, G, B): a colour change.
+    """
+
+    def __init__(self, shift: float | tuple[float, float, float] = 0.0) -> None:
         super().__init__()
         # a parameter, so that the model still has a device and a dtype
-        self.shift = torch.nn.Parameter(torch.tensor(shift), requires_grad=False)
+        shift = torch.tensor(shift, dtype=torch.float32).view(-1, 1, 1)
+        self.shift = torch.nn.Parameter(shift, requires_grad=False)
 
     def forward(self, image: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
         """The input crop, shifted."""

@@ -117,6 +117,16 @@ def test_an_aligned_edit_that_changes_nothing_returns_the_photo(model):
     assert np.array_equal(np.asarray(result.image), photo)
 
 
+def test_an_aligned_face_of_a_grey_photo_stays_grey(model):
+    grey = textured_photo(500, 300)[..., 0]
+    detector = StubDetector([face_at(150, 150, 150), face_at(380, 140, 120, degrees=20)])
+    with stand_ins(model, ShiftAMN((0.4, 0.0, -0.4)), FullMask()):  # a colour change
+        result = model.edit(Image.fromarray(grey, "L"), detector=detector)
+    out = np.asarray(result.image).astype(int)
+    assert result.aligned and (out[..., 0] != grey).sum() > 10_000
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+
+
 # ----------------------------------------------------------------------- edit rules
 
 

@@ -80,9 +80,10 @@ def test_the_photos_own_detail_is_kept_under_the_mask(model):
 
 def test_the_changes_colour_is_low_passed_and_its_brightness_kept():
     crop = torch.zeros(3, 16, 16)
+    crop[0] = 0.5  # a colour crop: a grey one's change would be its luma alone
     edited = crop.clone()
-    edited[:, 8, 8] = torch.tensor([0.4, -0.3, 0.2])  # AMN's rainbow noise: a one-pixel dot
-    edited[:, 3, 3] = 0.2  # a grey one
+    edited[:, 8, 8] += torch.tensor([0.4, -0.3, 0.2])  # AMN's rainbow noise: a one-pixel dot
+    edited[:, 3, 3] += 0.2  # a grey one
     raw, smoothed = model_change(edited, crop, 0.0), model_change(edited, crop)
     assert not model_change(crop, crop).any()  # no change stays exactly none
     luma = torch.tensor([0.299, 0.587, 0.114])
@@ -91,6 +92,25 @@ def test_the_changes_colour_is_low_passed_and_its_brightness_kept():
     colour = smoothed - smoothed.mean(0)  # what is not grey
     assert colour[:, 8, 8].abs().max() < 0.3 * (raw - raw.mean(0))[:, 8, 8].abs().max()
     assert torch.allclose(smoothed[:, 3, 3], raw[:, 3, 3], atol=1e-4)
+
+
+def test_a_grey_photo_stays_grey_and_a_colour_photo_takes_the_colour(model):
+    colour = smooth_photo(80, 80)  # square: the whole photo is the face crop
+    grey = colour[..., 1]
+    jpeg = io.BytesIO()  # a black-and-white photo stored as a colour JPEG
+    Image.fromarray(grey).convert("RGB").save(jpeg, "JPEG", quality=90)
+    as_rgb = np.asarray(Image.open(io.BytesIO(jpeg.getvalue())).convert("RGB")).astype(int)
+    tint = ShiftAMN((0.4, 0.0, -0.4))  # red up 51 levels, blue down 51: luma up 9.4
+    with stand_ins(model, tint, FullMask()):
+        for item in (Image.fromarray(grey, "L"), grey, jpeg.getvalue()):
+            out = np.asarray(model.edit(item, align=False).image).astype(int)
+            before = as_rgb if isinstance(item, bytes) else np.repeat(grey[..., None], 3, 2)
+            spread = out.max(2) - out.min(2)
+            assert spread.max() <= (before.max(2) - before.min(2)).max() <= 2, type(item)
+            assert np.median(out - before) == 9, type(item)  # the change's luma, 9.4 levels
+        out = np.asarray(model.edit(colour, align=False).image).astype(int)
+    change = (out - colour).reshape(-1, 3).mean(0)
+    assert change[0] > 40 and change[2] < -40  # a colour photo gets the change's colour
 
 
 def test_strength_scales_the_mask(model):

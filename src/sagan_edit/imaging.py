@@ -11,7 +11,7 @@ The networks run on square ``image_size`` images. A photo of any size is handled
 3. after the model ran, its attention mask is scaled by ``strength``, up-sampled (bilinear) to the
    crop's full size and quantised to 8 bits; the model's **change** to its input crop, AMN's image
    minus the crop (`model_change`, its colour low-passed by `CHROMA_SIGMA` crop pixels), is
-   up-sampled (bicubic) likewise;
+   up-sampled (bicubic) likewise (a grey crop's change is its luma alone: `is_grey`);
 4. the result is ``input + mask * change`` at full resolution (clamped to 0-255), inside the
    crop only (`paste_box`; faces aligned by `sagan_edit.align` are pasted back the same way,
    through the inverse of their alignment warp).
@@ -468,6 +468,18 @@ _TO_YCC = torch.tensor(
 )
 _FROM_YCC = torch.linalg.inv(_TO_YCC)
 
+GREY_TOLERANCE = 2.0
+"""Largest difference between a face crop's colour channels, in 8-bit levels, for which the crop
+is taken as black and white. The models are trained on colour faces and their change carries
+colour; on a grey photo any colour is wrong, so there only the change's luma is pasted. The
+tolerance lets a grey photo stored as an RGB JPEG count as grey."""
+
+
+def is_grey(crop: torch.Tensor, tolerance: float = GREY_TOLERANCE) -> bool:
+    """Whether no pixel of a (3, S, S) crop in [-1, 1] has channels ``tolerance`` levels apart."""
+    spread = crop.float().amax(0) - crop.float().amin(0)
+    return bool(spread.max() * 127.5 <= tolerance)
+
 
 def model_change(
     amn_image: torch.Tensor, crop: torch.Tensor, chroma_sigma: float = CHROMA_SIGMA
@@ -476,9 +488,13 @@ def model_change(
 
     ``amn_image`` and ``crop`` are (3, S, S) in [-1, 1]. The change's colour (Cb, Cr) is
     low-passed by a Gaussian of ``chroma_sigma`` crop pixels (`CHROMA_SIGMA`; 0: not at all),
-    its luma kept. A zero change stays exactly zero.
+    its luma kept; the change to a grey crop (`is_grey`) is its luma alone, the same in all
+    three channels, so a black-and-white photo stays so. A zero change stays exactly zero.
     """
     change = (amn_image.float().cpu() - crop.float().cpu()) * 127.5
+    if is_grey(crop):
+        luma = torch.einsum("c,chw->hw", _TO_YCC[0], change)
+        return luma.expand_as(change).contiguous()
     if chroma_sigma <= 0:
         return change
     ycc = (_TO_YCC @ change.flatten(1)).view_as(change)
