@@ -2,10 +2,11 @@
 
 For each alias whose model ships inside the package (`sagan_edit.list_models`, source
 "embedded"), one block: the alias, then one row per public-domain example photo
-(``examples/astronaut.png``, ``examples/grace_hopper.jpg``; see ``examples/README.md``) showing
-the face region of the photo, the attribute added and its mask, the attribute removed and its
-mask (both edits of the photo itself). The column names head the picture once; each photo panel
-carries its caption. Offline; needs the ``align`` extra. Rerun it when more models are embedded::
+(``examples/astronaut.png``, ``grace_hopper.jpg`` and ``marie_curie.png``; see
+``examples/README.md``) showing the face region of the photo, the attribute added and its mask,
+the attribute removed and its mask (both edits of the photo itself). The column names head the
+picture once; each photo panel carries its caption. Offline; needs the ``align`` extra. Rerun it
+when more models are embedded::
 
     python scripts/gallery.py            # writes docs/images/gallery.png
 """
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [
     (ROOT / "examples" / "astronaut.png", "Eileen Collins (NASA)"),
     (ROOT / "examples" / "grace_hopper.jpg", "Grace Hopper (US Navy)"),
+    (ROOT / "examples" / "marie_curie.png", "Marie Curie (c. 1920)"),
 ]
 COLUMNS = ["photo", "add", "mask of the add", "remove", "mask of the remove"]
 PANEL = 224  # side of one square panel

@@ -199,15 +199,24 @@ def _detector():
         pytest.skip(str(exc))
 
 
-def test_example_photo_face_is_found_and_edited_in_place(model):
+@pytest.mark.parametrize(
+    ("name", "face_box"),  # the squares examples/README.md gives for editing without the detector
+    [
+        ("astronaut.png", EXAMPLE_FACE_BOX),
+        ("grace_hopper.jpg", (107, 38, 425, 356)),
+        ("marie_curie.png", (20, 16, 228, 224)),
+    ],
+)
+def test_example_photo_face_is_found_and_edited_in_place(model, name, face_box):
     detector = _detector()
-    photo = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    path = EXAMPLE.with_name(name)
+    photo = np.asarray(Image.open(path).convert("RGB"))
     faces = detector.detect(photo)
     assert len(faces) == 1
-    left, top, right, bottom = EXAMPLE_FACE_BOX
+    left, top, right, bottom = face_box
     for x, y in faces[0].landmarks:
         assert left < x < right and top < y < bottom
-    result = model.edit(EXAMPLE)
+    result = model.edit(path)
     assert result.aligned and len(result.faces) == 1
     mask = np.asarray(result.mask)
     assert np.array_equal(np.asarray(result.image)[mask == 0], photo[mask == 0])
