@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -281,6 +284,21 @@ def test_cli_eval_writes_metrics_table_and_grid(tmp_path: Path) -> None:
     table = (out / "metrics.md").read_text()
     assert "| editing accuracy (judge) | 100.0% | 0.0% |" in table
     assert Image.open(out / "samples.png").size == (4 * SIZE + 4, 6 * (SIZE + 4))
+
+
+def test_mask_gain_probe_strengthens_the_mask(tmp_path: Path) -> None:
+    data = write_test_set(tmp_path / "faces")
+    model_dir = tiny_model().save_pretrained(tmp_path / "model")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "mask_gain_probe.py"
+    args = [sys.executable, str(script), str(model_dir), "--data", str(data), "--limit", "6",
+            "--gains", "1", "3"]  # fmt: skip
+    run = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{model_dir}: 6 test images") and len(lines) == 3
+    outside = [float(re.search(r"outside the box ([\d.]+)", line)[1]) for line in lines[1:]]
+    # the tiny model's mask is about 0.5 everywhere: three times it is 1, a larger change
+    assert outside[1] > 1.5 * outside[0] > 0
 
 
 def test_cli_eval_reports_bad_input_in_one_line(tmp_path: Path) -> None:
