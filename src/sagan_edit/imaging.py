@@ -477,8 +477,8 @@ tolerance lets a grey photo stored as an RGB JPEG count as grey."""
 
 def is_grey(crop: torch.Tensor, tolerance: float = GREY_TOLERANCE) -> bool:
     """Whether no pixel of a (3, S, S) crop in [-1, 1] has channels over ``tolerance`` apart."""
-    spread = crop.float().amax(0) - crop.float().amin(0)
-    return bool(spread.max() * 127.5 <= tolerance)
+    crop = crop.float()
+    return bool((crop.amax(0) - crop.amin(0)).max() * 127.5 <= tolerance)
 
 
 def model_change(
